@@ -1,0 +1,23 @@
+"""Domain exceptions and warnings of napari-elnet, in one place."""
+
+from __future__ import annotations
+
+
+class ElnetError(Exception):
+    """Base class of every error napari-elnet raises on purpose."""
+
+
+class NoUsableSeriesError(ElnetError):
+    """A path holds no image series that could be loaded."""
+
+
+class ModelFileError(ElnetError):
+    """A model file is missing, corrupt, of another format, or of an unknown version."""
+
+
+class ConfigurationError(ElnetError, ValueError):
+    """An argument or configuration value is out of its allowed range."""
+
+
+class ElnetWarning(UserWarning):
+    """A soft problem worth telling the user about (e.g. a file skipped while loading)."""
