@@ -28,22 +28,16 @@ class StudyInfo:
 class Series:
     """One image series, ready to view and to feed to a model.
 
-    Attributes
-    ----------
-    array
-        Pixel values, shape (S, H, W), float32, after RescaleSlope/Intercept; slices ordered along
-        ``orientation[2]`` (increasing position along the slice normal).
-    spacing
-        Voxel size in mm as (slice, row, column): slice spacing is the median distance between
-        consecutive slice positions, row/column spacing is PixelSpacing.
-    plane
-        Anatomical plane from the dominant patient axis of the slice normal.
-    orientation
-        (3, 3) direction cosines in patient coordinates (LPS): row 0 is the direction along a row
-        (increasing column index), row 1 along a column (increasing row index), row 2 the slice
-        normal pointing towards increasing slice index. ``None`` without geometry.
-    origin
-        Patient position (mm, LPS) of the centre of the first voxel of slice 0, or ``None``.
+    Attributes:
+        array: Pixel values, shape (S, H, W), float32, after RescaleSlope/Intercept; slices ordered along
+            ``orientation[2]`` (increasing position along the slice normal).
+        spacing: Voxel size in mm as (slice, row, column): slice spacing is the median distance between
+            consecutive slice positions, row/column spacing is PixelSpacing.
+        plane: Anatomical plane from the dominant patient axis of the slice normal.
+        orientation: (3, 3) direction cosines in patient coordinates (LPS): row 0 is the direction along a row
+            (increasing column index), row 1 along a column (increasing row index), row 2 the slice
+            normal pointing towards increasing slice index. ``None`` without geometry.
+        origin: Patient position (mm, LPS) of the centre of the first voxel of slice 0, or ``None``.
     """
 
     array: np.ndarray

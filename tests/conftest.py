@@ -1,0 +1,34 @@
+"""Shared fixtures: real scanner data from ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _shared(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real DICOM data not found at {path} (../shared/data is not part of the repo)")
+    return path
+
+
+@pytest.fixture
+def knee_dir() -> Path:
+    """Real sagittal knee DESS series, 20 slices of 512x512."""
+    return _shared("knee_dess_sagittal")
+
+
+@pytest.fixture
+def brain_dir() -> Path:
+    """Real oblique axial brain PD series, 20 slices of 256x256."""
+    return _shared("brain_pd_axial_oblique")
+
+
+@pytest.fixture
+def encodings_dir() -> Path:
+    """Single MR files in many transfer syntaxes."""
+    return _shared("encodings")
