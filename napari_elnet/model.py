@@ -100,6 +100,13 @@ class ELNet(nn.Module):
         cfg = ELNetConfig(k=k, norm=norm, blur=blur, dropout=dropout, eps=eps)
         self.config = cfg
         c1, c2, c3 = 4 * k, 8 * k, 16 * k
+        # torch's layer constructors draw default weights from the global RNG: restore it afterwards.
+        with torch.random.fork_rng(devices=[]):
+            self._build(c1, c2, c3, cfg)
+        self.reset_parameters(seed)
+
+    def _build(self, c1: int, c2: int, c3: int, cfg: ELNetConfig) -> None:
+        norm, eps, blur = cfg.norm, cfg.eps, cfg.blur
         self.stem = nn.Sequential(
             nn.Conv2d(1, c1, 7, stride=2, padding=3, bias=False),
             MultiSliceNorm(c1, norm, eps),
@@ -112,9 +119,8 @@ class ELNet(nn.Module):
             _stage(c3, c3, 3, 1, cfg),
             _stage(c3, c3, 3, 1, cfg),
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(c3, 2)
-        self.reset_parameters(seed)
 
     @torch.no_grad()
     def reset_parameters(self, seed: int) -> None:

@@ -1,0 +1,96 @@
+"""Nyul-Udupa intensity standardization."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_elnet.errors import ConfigurationError
+from napari_elnet.intensity import (
+    DEFAULT_PERCENTILES,
+    FALLBACK_LANDMARKS,
+    Landmarks,
+    fit_landmarks,
+    standardize,
+    volume_landmarks,
+)
+
+
+def _volume(rng: np.random.Generator, scale: float, offset: float) -> np.ndarray:
+    """Background of zeros plus a two-tissue foreground, linearly rescaled by a 'scanner'."""
+    vol = np.zeros((4, 32, 32), np.float32)
+    vol[:, 8:24, 8:24] = rng.normal(100, 5, (4, 16, 16))
+    vol[:, 12:20, 12:20] = rng.normal(300, 10, (4, 8, 8))
+    return vol * scale + offset
+
+
+def test_fit_gives_increasing_standard_scale_from_0_to_1() -> None:
+    rng = np.random.default_rng(0)
+    lm = fit_landmarks([_volume(rng, 1.0, 0.0), _volume(rng, 2.0, 10.0)])
+    assert lm.percentiles == DEFAULT_PERCENTILES
+    assert lm.standard[0] == 0.0 and lm.standard[-1] == 1.0
+    assert np.all(np.diff(lm.standard) >= 0)
+
+
+def test_linearly_rescaled_scanners_standardize_to_the_same_values() -> None:
+    rng = np.random.default_rng(1)
+    base = _volume(rng, 1.0, 0.0)
+    lm = fit_landmarks([base])
+    a = standardize(base, lm)
+    b = standardize(base * 3.7 + 42.0, lm)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_landmarks_map_onto_standard_positions() -> None:
+    rng = np.random.default_rng(2)
+    vol = _volume(rng, 1.0, 0.0)
+    lm = fit_landmarks([vol])
+    out = standardize(vol, lm)
+    mapped = volume_landmarks(out, lm.percentiles)
+    np.testing.assert_allclose(mapped, lm.standard, atol=2e-3)
+
+
+def test_values_beyond_landmarks_are_extrapolated_not_clipped() -> None:
+    rng = np.random.default_rng(3)
+    vol = _volume(rng, 1.0, 0.0)
+    out = standardize(vol, fit_landmarks([vol]))
+    assert out.max() > 1.0  # brightest 1% of the foreground lies above the last landmark
+    assert out.min() < 0.0  # background lies below the first landmark
+
+
+def test_fallback_maps_1st_and_99th_percentile_to_0_and_1() -> None:
+    rng = np.random.default_rng(4)
+    vol = _volume(rng, 5.0, -7.0)
+    out = standardize(vol, None)
+    np.testing.assert_allclose(
+        volume_landmarks(out, FALLBACK_LANDMARKS.percentiles), [0, 1], atol=1e-3
+    )
+
+
+def test_constant_volume_gives_zeros() -> None:
+    out = standardize(np.full((2, 8, 8), 7.0), None)
+    assert out.dtype == np.float32
+    assert np.count_nonzero(out) == 0
+
+
+def test_roundtrip_dict() -> None:
+    lm = Landmarks((1.0, 50.0, 99.0), (0.0, 0.3, 1.0))
+    assert Landmarks.from_dict(lm.to_dict()) == lm
+
+
+@pytest.mark.parametrize(
+    ("percentiles", "standard", "message"),
+    [
+        ((50.0,), (0.0,), ">= 2 percentiles"),
+        ((10.0, 5.0), (0.0, 1.0), "increase"),
+        ((1.0, 99.0), (1.0, 0.0), "not decrease"),
+    ],
+)
+def test_invalid_landmarks_are_rejected(percentiles, standard, message) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Landmarks(percentiles, standard)
+
+
+def test_fit_without_usable_volume_is_an_error() -> None:
+    with pytest.raises(ConfigurationError, match="non-constant"):
+        fit_landmarks([np.zeros((2, 4, 4))])
