@@ -1,0 +1,33 @@
+"""The npe2 manifest ships in the package and is found through the napari.manifest entry point."""
+
+from __future__ import annotations
+
+from importlib import metadata, resources
+
+import pytest
+
+
+def test_manifest_is_valid_and_registered() -> None:
+    npe2 = pytest.importorskip("npe2")
+    text = (resources.files("napari_elnet") / "napari.yaml").read_text()
+    manifest = npe2.PluginManifest.from_file(str(resources.files("napari_elnet") / "napari.yaml"))
+    assert manifest.name == "napari-elnet"
+    assert manifest.display_name == "ELNet triage"
+    assert "napari-elnet" in text
+    points = [
+        ep for ep in metadata.entry_points(group="napari.manifest") if ep.name == "napari-elnet"
+    ]
+    assert [ep.value for ep in points] == ["napari_elnet:napari.yaml"]
+
+
+def test_core_does_not_import_qt_or_napari() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_elnet.cli, napari_elnet.triage, napari_elnet.explain, napari_elnet.io; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'napari', 'qtpy', 'PyQt6', 'PyQt5', 'PySide6'}); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
