@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup.sh), then open napari with a phantom knee study loaded and triaged.
+# --headless: no window; run on a virtual display and write a screenshot (default demo.png).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+for arg in "$@"; do
+  if [ "$arg" = "--headless" ]; then
+    exec xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m napari_elnet.plugin.demo "$@"
+  fi
+done
+exec .venv/bin/python -m napari_elnet.plugin.demo "$@"
