@@ -161,7 +161,7 @@ def _sort_along(
         if locations and location - locations[-1] < geometry.DUPLICATE_TOLERANCE_MM:
             duplicate_of = kept[-1]
             if item.order < duplicate_of.order:
-                kept[-1], item = item, duplicate_of
+                kept[-1], locations[-1], item = item, location, duplicate_of
             dropped.append(item)
             continue
         kept.append(item)
