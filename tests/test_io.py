@@ -22,6 +22,8 @@ MRNet in test_io_mrnet.py, real scanner data in test_io_real_data.py):
 17. load_study raises NoUsableSeriesError naming the problems when nothing is usable.
 18. A single file and a DICOMDIR path can be read directly.
 19. is_study_path accepts folders, .dcm/.npy files and files with the DICOM preamble; never raises.
+20. Large files (memory-mapped instead of read whole) load to the same values.
+21. A colour image is a FileProblem saying only greyscale is loaded.
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ from pydicom.uid import MPEG2MPML
 from test_io_factory import CORONAL, SAGITTAL, STUDY_UID, write_slice, write_stack
 
 from napari_elnet.errors import ElnetWarning, NoUsableSeriesError
-from napari_elnet.io import FileProblem, StudyScan, is_study_path, load_study, read_study
+from napari_elnet.io import (
+    FileProblem,
+    StudyScan,
+    dicom_headers,
+    is_study_path,
+    load_study,
+    read_study,
+)
 from napari_elnet.series import Series, StudyInfo
 
 UID_A = "1.2.826.0.1.3680043.8.498.101"
@@ -333,3 +342,37 @@ def test_is_study_path(tmp_path: Path) -> None:
         "folder": True, "dcm": True, "bare": True, "npy": True,
         "txt": False, "missing": False, "nul": False, "list": False,
     }  # fmt: skip
+
+
+def test_memory_mapped_files_load_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_stack(tmp_path, 3, slope=2.0)
+    (read_whole,) = read_study(tmp_path).series
+    monkeypatch.setattr(dicom_headers, "_READ_WHOLE_BYTES", 0)
+
+    scan = read_study(tmp_path)
+
+    (mapped,) = scan.series
+    assert scan.problems == ()
+    np.testing.assert_array_equal(mapped.array, read_whole.array)
+    np.testing.assert_array_equal(mapped.array[:, 0, 0], [0.0, 2.0, 4.0])
+
+
+def test_colour_image_is_a_problem(tmp_path: Path) -> None:
+    write_stack(tmp_path, 2)
+    colour = write_slice(tmp_path / "rgb.dcm", series_uid=UID_B)
+    ds = pydicom.dcmread(colour)
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.zeros((8, 8, 3), dtype=np.uint8).tobytes()
+    ds.save_as(colour, enforce_file_format=True)
+
+    scan = read_study(tmp_path)
+
+    assert [s.shape for s in scan.series] == [(2, 8, 8)]
+    assert scan.problems == (
+        FileProblem(colour, "colour image (RGB, 3 samples per pixel): only greyscale is loaded"),
+    )

@@ -8,7 +8,9 @@ data, damage) are read again in full by ``pydicom.dcmread`` to find out why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import mmap
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,14 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.tag import Tag
 
+from napari_elnet.io import dicom_values as values
 from napari_elnet.io.scan import FileProblem
 from napari_elnet.series import StudyInfo
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _HEADER_KEYWORDS = (
-    "SOPClassUID", "SOPInstanceUID", "ImageType", "Modality", "StudyDate", "AccessionNumber",
+    "SOPClassUID", "ImageType", "Modality", "StudyDate", "AccessionNumber",
     "StudyDescription", "SeriesDescription", "PatientName", "PatientID", "StudyInstanceUID",
     "SeriesInstanceUID", "SeriesNumber", "InstanceNumber", "ImagePositionPatient",
     "ImageOrientationPatient", "SliceThickness", "SpacingBetweenSlices", "PixelSpacing",
@@ -46,38 +49,90 @@ class DicomFrame:
         position: ImagePositionPatient (3,) in mm, or None.
         orientation: ImageOrientationPatient (6,), or None.
         pixel_spacing: PixelSpacing (row, column) in mm, or None.
-        slice_gap: SpacingBetweenSlices, else SliceThickness (mm), or None.
-        slope: RescaleSlope (1 when absent).
+        slope: RescaleSlope (1 when absent or 0).
         intercept: RescaleIntercept (0 when absent).
         window: (WindowCenter, WindowWidth), first values, or None when absent or the width is not positive.
+        groups: The frame's per-frame and the shared functional group items (None for classic files).
+        header: The file's header (the elements in ``HEADER_TAGS``).
     """
 
     pixels: np.ndarray
     frame_index: int
-    position: np.ndarray | None
-    orientation: np.ndarray | None
+    position: tuple[float, ...] | None
+    orientation: tuple[float, ...] | None
     pixel_spacing: tuple[float, float] | None
-    slice_gap: float | None
     slope: float
     intercept: float
     window: tuple[float, float] | None
+    groups: tuple[Dataset | None, Dataset | None]
+    header: Dataset
+
+    def lookup(
+        self, sequence: str, keyword: str, top_level: bool = True
+    ) -> tuple[float, ...] | None:
+        """Numbers from the per-frame functional group, else the shared one, else the top level."""
+        for group in self.groups:
+            inner = group.get(sequence) if group is not None else None
+            if inner and keyword in inner[0]:
+                return values.numbers(inner[0], keyword)
+        return values.numbers(self.header, keyword) if top_level else None
+
+    @property
+    def slice_gap(self) -> float | None:
+        """SpacingBetweenSlices, else SliceThickness (mm), or None when neither is positive."""
+        for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+            gap = self.lookup("PixelMeasuresSequence", keyword)
+            if gap and gap[0] > 0:
+                return gap[0]
+        return None
 
 
 @dataclass(frozen=True, eq=False)
 class DicomImage:
-    """The frames of one DICOM file and the series-level fields of its header."""
+    """The frames of one DICOM file and the header fields used to group them.
+
+    Series-level fields (number, description, modality, study) are properties: they are only converted
+    for the one file that describes a series.
+    """
 
     path: Path
+    header: Dataset
     series_uid: str
-    series_number: int | None
-    series_description: str
-    modality: str
     instance_number: int | None
-    sop_instance_uid: str
     localizer: bool
     multi_frame: bool
-    study: StudyInfo
     frames: tuple[DicomFrame, ...]
+
+    @property
+    def series_number(self) -> int | None:
+        """SeriesNumber, or None."""
+        return values.integer(self.header, "SeriesNumber")
+
+    @property
+    def series_description(self) -> str:
+        """SeriesDescription, or an empty string."""
+        return values.text(self.header, "SeriesDescription")
+
+    @property
+    def modality(self) -> str:
+        """Modality, or an empty string."""
+        return values.text(self.header, "Modality")
+
+    @property
+    def study(self) -> StudyInfo:
+        """Study and patient identity."""
+        return StudyInfo(
+            study_uid=values.text(self.header, "StudyInstanceUID"),
+            accession_number=values.text(self.header, "AccessionNumber"),
+            study_date=values.text(self.header, "StudyDate"),
+            study_description=values.text(self.header, "StudyDescription"),
+            patient_id=values.text(self.header, "PatientID"),
+            patient_name=values.text(self.header, "PatientName"),
+        )
+
+
+#: Files up to this size are read into memory in one call (faster parsing); larger ones are memory-mapped.
+_READ_WHOLE_BYTES = 64 * 2**20
 
 
 def read_dicom_file(path: Path) -> DicomImage | FileProblem | None:
@@ -91,8 +146,15 @@ def read_dicom_file(path: Path) -> DicomImage | FileProblem | None:
         presentation state); a FileProblem naming the reason when the file cannot be read or decoded.
     """
     header = Dataset()
+    tags = list(HEADER_TAGS)
     try:
-        pixels = pixel_array(path, ds_out=header, specific_tags=list(HEADER_TAGS), view_only=True)
+        with path.open("rb") as f:
+            if path.stat().st_size <= _READ_WHOLE_BYTES:
+                source: Any = io.BytesIO(f.read())
+                pixels = pixel_array(source, ds_out=header, specific_tags=tags, view_only=True)
+            else:
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    pixels = pixel_array(mapped, ds_out=header, specific_tags=tags, view_only=True)
     except Exception:  # any failure: read it the slow way to learn why
         return _read_slowly(path)
     return _image_from(path, header, pixels)
@@ -131,47 +193,43 @@ def _describe(error: Exception) -> str:
 
 def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | FileProblem:
     """Split decoded pixels into frames and attach the per-frame geometry."""
-    samples = _int(ds.get("SamplesPerPixel")) or 1
+    samples = values.integer(ds, "SamplesPerPixel") or 1
     if samples != 1:
         photometric = ds.get("PhotometricInterpretation", "?")
         return FileProblem(
             path,
             f"colour image ({photometric}, {samples} samples per pixel): only greyscale is loaded",
         )
-    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    multi_frame = "NumberOfFrames" in ds
+    n_frames = values.integer(ds, "NumberOfFrames") if multi_frame else 1
     stack = pixels.reshape((1, *pixels.shape)) if pixels.ndim == 2 else pixels
     if stack.ndim != 3 or stack.shape[0] != n_frames:
         return FileProblem(
             path, f"pixel array of shape {pixels.shape} does not match NumberOfFrames={n_frames}"
         )
-    multi_frame = "NumberOfFrames" in ds
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    shared_seq = ds.get("SharedFunctionalGroupsSequence") or []
-    shared = shared_seq[0] if len(shared_seq) else None
-    frames = []
-    for index in range(n_frames):
-        item = per_frame[index] if index < len(per_frame) else None
-        frames.append(_frame(ds, stack[index], index, multi_frame, item, shared))
-    image_type = [str(v).upper() for v in _as_list(ds.get("ImageType"))]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") if multi_frame else None
+    shared_seq = ds.get("SharedFunctionalGroupsSequence") if multi_frame else None
+    shared = shared_seq[0] if shared_seq else None
+    frames = tuple(
+        _frame(
+            ds,
+            stack[i],
+            i,
+            multi_frame,
+            per_frame[i] if per_frame and i < len(per_frame) else None,
+            shared,
+        )
+        for i in range(n_frames)
+    )
+    image_type = [code.upper() for code in values.codes(ds, "ImageType")]
     return DicomImage(
         path=path,
-        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
-        series_number=_int(ds.get("SeriesNumber")),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
-        modality=str(ds.get("Modality", "") or ""),
-        instance_number=_int(ds.get("InstanceNumber")),
-        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        header=ds,
+        series_uid="".join(values.codes(ds, "SeriesInstanceUID")),
+        instance_number=values.integer(ds, "InstanceNumber"),
         localizer="LOCALIZER" in image_type,
         multi_frame=multi_frame,
-        study=StudyInfo(
-            study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-            accession_number=str(ds.get("AccessionNumber", "") or ""),
-            study_date=str(ds.get("StudyDate", "") or ""),
-            study_description=str(ds.get("StudyDescription", "") or ""),
-            patient_id=str(ds.get("PatientID", "") or ""),
-            patient_name=str(ds.get("PatientName", "") or ""),
-        ),
-        frames=tuple(frames),
+        frames=frames,
     )
 
 
@@ -187,79 +245,32 @@ def _frame(
 
     A multi-frame file's top-level ImagePositionPatient is not used: it cannot hold one position per frame.
     """
-
-    def find(sequence: str, keyword: str, top_level: bool = True) -> Any:
-        for group in (item, shared):
-            inner = group.get(sequence) if group is not None else None
-            if inner and keyword in inner[0]:
-                return inner[0].get(keyword)
-        return ds.get(keyword) if top_level else None
-
-    position = _vector(find("PlanePositionSequence", "ImagePositionPatient", not multi_frame), 3)
-    orientation = _vector(find("PlaneOrientationSequence", "ImageOrientationPatient"), 6)
-    spacing = _vector(find("PixelMeasuresSequence", "PixelSpacing"), 2)
-    gap = _float(find("PixelMeasuresSequence", "SpacingBetweenSlices"))
-    if gap is None or gap <= 0:
-        gap = _float(find("PixelMeasuresSequence", "SliceThickness"))
-    center = _float(_first(find("FrameVOILUTSequence", "WindowCenter")))
-    width = _float(_first(find("FrameVOILUTSequence", "WindowWidth")))
-    slope = _float(find("PixelValueTransformationSequence", "RescaleSlope"))
-    intercept = _float(find("PixelValueTransformationSequence", "RescaleIntercept"))
-    return DicomFrame(
+    frame = DicomFrame(
         pixels=pixels,
         frame_index=index,
-        position=position,
-        orientation=orientation,
-        pixel_spacing=(float(spacing[0]), float(spacing[1])) if spacing is not None else None,
-        slice_gap=gap if gap is not None and gap > 0 else None,
-        slope=1.0 if slope is None or slope == 0 else slope,
-        intercept=0.0 if intercept is None else intercept,
-        window=(center, width) if center is not None and width is not None and width > 0 else None,
+        position=None,
+        orientation=None,
+        pixel_spacing=None,
+        slope=1.0,
+        intercept=0.0,
+        window=None,
+        groups=(item, shared),
+        header=ds,
     )
-
-
-def _as_list(value: Any) -> list[Any]:
-    """A DICOM value as a list (empty for None, one item for a single value)."""
-    if value is None:
-        return []
-    if isinstance(value, str | bytes):
-        return [value]
-    try:
-        return list(value)
-    except TypeError:
-        return [value]
-
-
-def _first(value: Any) -> Any:
-    """First value of a possibly multi-valued element, or None."""
-    values = _as_list(value)
-    return values[0] if values else None
-
-
-def _float(value: Any) -> float | None:
-    """A finite float, or None when absent or unparseable."""
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if np.isfinite(result) else None
-
-
-def _int(value: Any) -> int | None:
-    """An int, or None when absent or unparseable."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _vector(value: Any, length: int) -> np.ndarray | None:
-    """A finite float vector of the given length, or None."""
-    values = _as_list(value)
-    if len(values) != length:
-        return None
-    try:
-        vector = np.array([float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return vector if np.all(np.isfinite(vector)) else None
+    find = frame.lookup
+    position = find("PlanePositionSequence", "ImagePositionPatient", not multi_frame)
+    orientation = find("PlaneOrientationSequence", "ImageOrientationPatient")
+    spacing = find("PixelMeasuresSequence", "PixelSpacing")
+    center = find("FrameVOILUTSequence", "WindowCenter")
+    width = find("FrameVOILUTSequence", "WindowWidth")
+    slope = find("PixelValueTransformationSequence", "RescaleSlope")
+    intercept = find("PixelValueTransformationSequence", "RescaleIntercept")
+    return replace(
+        frame,
+        position=position if position and len(position) == 3 else None,
+        orientation=orientation if orientation and len(orientation) == 6 else None,
+        pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 else None,
+        slope=slope[0] if slope and slope[0] != 0 else 1.0,
+        intercept=intercept[0] if intercept else 0.0,
+        window=(center[0], width[0]) if center and width and width[0] > 0 else None,
+    )

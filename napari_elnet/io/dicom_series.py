@@ -59,7 +59,7 @@ def build_series(images: Iterable[DicomImage]) -> list[Series]:
 def _group(images: Iterable[DicomImage]) -> dict[tuple[object, ...], list[_Slice]]:
     """Frames keyed by (series UID, size, localizer, has position, orientation cluster)."""
     groups: dict[tuple[object, ...], list[_Slice]] = {}
-    orientations: dict[tuple[object, ...], list[np.ndarray]] = defaultdict(list)
+    orientations: dict[tuple[object, ...], list[tuple[float, ...]]] = defaultdict(list)
     for image in images:
         for frame in image.frames:
             base = (
@@ -73,13 +73,17 @@ def _group(images: Iterable[DicomImage]) -> dict[tuple[object, ...], list[_Slice
     return groups
 
 
-def _orientation_cluster(known: list[np.ndarray], orientation: np.ndarray | None) -> int:
-    """Index of the orientation in ``known`` (appended when new); -1 for no orientation."""
-    if orientation is None or not geometry.is_valid_orientation(orientation):
+def _orientation_cluster(
+    known: list[tuple[float, ...]], orientation: tuple[float, ...] | None
+) -> int:
+    """Index of the orientation in ``known`` (appended when new and valid); -1 for none or invalid."""
+    if orientation is None:
         return -1
     for index, other in enumerate(known):
         if geometry.same_orientation(other, orientation):
             return index
+    if not geometry.is_valid_orientation(orientation):
+        return -1
     known.append(orientation)
     return len(known) - 1
 

@@ -26,7 +26,7 @@ SPACING_RTOL = 0.05
 _PLANE_BY_AXIS: tuple[Plane, ...] = ("sagittal", "coronal", "axial")
 
 
-def orientation_matrix(iop: np.ndarray) -> np.ndarray:
+def orientation_matrix(iop: Sequence[float]) -> np.ndarray:
     """(3, 3) [row direction, column direction, slice normal] from the 6 ImageOrientationPatient values.
 
     Args:
@@ -43,11 +43,12 @@ def orientation_matrix(iop: np.ndarray) -> np.ndarray:
     return np.stack([row, col, normal / np.linalg.norm(normal)])
 
 
-def is_valid_orientation(iop: np.ndarray) -> bool:
+def is_valid_orientation(iop: Sequence[float]) -> bool:
     """True for 6 finite values whose two directions are non-zero and not parallel."""
-    if iop.shape != (6,) or not np.all(np.isfinite(iop)):
+    values = np.asarray(iop, dtype=np.float64)
+    if values.shape != (6,) or not np.all(np.isfinite(values)):
         return False
-    row, col = iop[:3], iop[3:]
+    row, col = values[:3], values[3:]
     if np.linalg.norm(row) < 1e-6 or np.linalg.norm(col) < 1e-6:
         return False
     return bool(
@@ -55,9 +56,9 @@ def is_valid_orientation(iop: np.ndarray) -> bool:
     )
 
 
-def same_orientation(a: np.ndarray, b: np.ndarray) -> bool:
+def same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
     """True when two ImageOrientationPatient values agree within ``ORIENTATION_TOLERANCE``."""
-    return bool(np.max(np.abs(a - b)) <= ORIENTATION_TOLERANCE)
+    return all(abs(x - y) <= ORIENTATION_TOLERANCE for x, y in zip(a, b, strict=True))
 
 
 def plane_of(normal: np.ndarray) -> Plane:
