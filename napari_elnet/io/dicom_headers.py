@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import mmap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +67,11 @@ class DicomFrame:
     groups: tuple[Dataset | None, Dataset | None]
     header: Dataset
 
-    def lookup(
-        self, sequence: str, keyword: str, top_level: bool = True
-    ) -> tuple[float, ...] | None:
-        """Numbers from the per-frame functional group, else the shared one, else the top level."""
-        for group in self.groups:
-            inner = group.get(sequence) if group is not None else None
-            if inner and keyword in inner[0]:
-                return values.numbers(inner[0], keyword)
-        return values.numbers(self.header, keyword) if top_level else None
-
     @property
     def slice_gap(self) -> float | None:
         """SpacingBetweenSlices, else SliceThickness (mm), or None when neither is positive."""
         for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-            gap = self.lookup("PixelMeasuresSequence", keyword)
+            gap = lookup(self.header, self.groups, "PixelMeasuresSequence", keyword)
             if gap and gap[0] > 0:
                 return gap[0]
         return None
@@ -129,6 +119,32 @@ class DicomImage:
             patient_id=values.text(self.header, "PatientID"),
             patient_name=values.text(self.header, "PatientName"),
         )
+
+
+def lookup(
+    header: Dataset,
+    groups: tuple[Dataset | None, Dataset | None],
+    sequence: str,
+    keyword: str,
+    top_level: bool = True,
+) -> tuple[float, ...] | None:
+    """Numbers for one frame: from its per-frame functional group, else the shared one, else the top level.
+
+    Args:
+        header: The file's header.
+        groups: The frame's per-frame functional group item and the shared item (either may be None).
+        sequence: Functional group macro holding the value, e.g. "PlanePositionSequence".
+        keyword: Element inside the macro (and at the top level), e.g. "ImagePositionPatient".
+        top_level: Whether the top-level element may answer when no functional group does.
+
+    Returns:
+        The element's values, or None when absent or not numeric.
+    """
+    for group in groups:
+        inner = group.get(sequence) if group is not None else None
+        if inner and keyword in inner[0]:
+            return values.numbers(inner[0], keyword)
+    return values.numbers(header, keyword) if top_level else None
 
 
 #: Files up to this size are read into memory in one call (faster parsing); larger ones are memory-mapped.
@@ -201,7 +217,7 @@ def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | Fil
             f"colour image ({photometric}, {samples} samples per pixel): only greyscale is loaded",
         )
     multi_frame = "NumberOfFrames" in ds
-    n_frames = values.integer(ds, "NumberOfFrames") if multi_frame else 1
+    n_frames = (values.integer(ds, "NumberOfFrames") or 1) if multi_frame else 1
     stack = pixels.reshape((1, *pixels.shape)) if pixels.ndim == 2 else pixels
     if stack.ndim != 3 or stack.shape[0] != n_frames:
         return FileProblem(
@@ -245,19 +261,11 @@ def _frame(
 
     A multi-frame file's top-level ImagePositionPatient is not used: it cannot hold one position per frame.
     """
-    frame = DicomFrame(
-        pixels=pixels,
-        frame_index=index,
-        position=None,
-        orientation=None,
-        pixel_spacing=None,
-        slope=1.0,
-        intercept=0.0,
-        window=None,
-        groups=(item, shared),
-        header=ds,
-    )
-    find = frame.lookup
+    groups = (item, shared)
+
+    def find(sequence: str, keyword: str, top_level: bool = True) -> tuple[float, ...] | None:
+        return lookup(ds, groups, sequence, keyword, top_level)
+
     position = find("PlanePositionSequence", "ImagePositionPatient", not multi_frame)
     orientation = find("PlaneOrientationSequence", "ImageOrientationPatient")
     spacing = find("PixelMeasuresSequence", "PixelSpacing")
@@ -265,12 +273,15 @@ def _frame(
     width = find("FrameVOILUTSequence", "WindowWidth")
     slope = find("PixelValueTransformationSequence", "RescaleSlope")
     intercept = find("PixelValueTransformationSequence", "RescaleIntercept")
-    return replace(
-        frame,
+    return DicomFrame(
+        pixels=pixels,
+        frame_index=index,
         position=position if position and len(position) == 3 else None,
         orientation=orientation if orientation and len(orientation) == 6 else None,
         pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 else None,
         slope=slope[0] if slope and slope[0] != 0 else 1.0,
         intercept=intercept[0] if intercept else 0.0,
         window=(center[0], width[0]) if center and width and width[0] > 0 else None,
+        groups=groups,
+        header=ds,
     )

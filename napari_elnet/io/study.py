@@ -27,7 +27,8 @@ def read_study(path: str | os.PathLike[str]) -> StudyScan:
         path: A folder, a DICOM file, a ``.npy`` file or a DICOMDIR.
 
     Returns:
-        The series in display order and one FileProblem per file that could not be loaded.
+        The series in display order and one FileProblem per file that could not be loaded. A series'
+        ``files[i]`` is the file holding slice i (a multi-frame file appears once per frame).
 
     Raises:
         NoUsableSeriesError: The path does not exist (nothing else raises).
