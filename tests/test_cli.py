@@ -1,0 +1,113 @@
+"""``napari-elnet info`` and ``predict`` end to end, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_elnet.cli import main
+from napari_elnet.model_file import ModelInfo, build_model, save_model
+
+
+@pytest.fixture
+def mrnet_case(tmp_path: Path) -> Path:
+    """One MRNet-style axial volume in its plane folder."""
+    folder = tmp_path / "data" / "axial"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(folder / "0001.npy", rng.integers(0, 255, (5, 256, 256), dtype=np.uint8))
+    return folder / "0001.npy"
+
+
+@pytest.fixture
+def random_model(tmp_path: Path) -> Path:
+    info = ModelInfo(task="acl", plane="axial", k=1, summary="randomly initialized")
+    return save_model(tmp_path / "models" / "acl.pt", build_model(info, seed=0), info)
+
+
+def test_info_json_on_stdout(mrnet_case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(mrnet_case), "--json", "-"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    (series,) = record["series"]
+    assert series["plane"] == "axial"
+    assert series["slices"] == 5
+    assert series["size"] == [256, 256]
+
+
+def test_predict_table_json_and_heatmaps(
+    mrnet_case: Path, random_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(
+        [
+            "predict",
+            str(mrnet_case),
+            "--model",
+            str(random_model),
+            "--json",
+            str(out / "r.json"),
+            "--heatmaps",
+            str(out / "maps"),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["task", "plane", "series"]
+    assert table[1].split()[0] == "acl"
+    (result,) = json.loads((out / "r.json").read_text())["results"]
+    assert 0.0 < result["probability"] < 1.0
+    assert 0 <= result["top_slice"] < 5
+    assert result["top_slice"] == int(np.argmax(result["relevance"]))
+    heatmap = np.load(out / "maps" / "acl_heatmap.npy")
+    assert heatmap.shape == (5, 256, 256)
+
+
+def test_unusable_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing" in err[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["info", str(empty)]) == 2
+
+
+def test_never_writes_into_the_input_folder(
+    mrnet_case: Path, random_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = mrnet_case.parent / "report.json"
+    code = main(
+        ["predict", str(mrnet_case.parent), "--model", str(random_model), "--json", str(target)]
+    )
+    assert code == 2
+    assert "inside the input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in mrnet_case.parent.iterdir()) == ["0001.npy"]
+
+
+def test_corrupt_model_exits_2(
+    mrnet_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    assert main(["predict", str(mrnet_case), "--model", str(bad)]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+
+def test_real_knee_info_and_predict(
+    knee_dir: Path, random_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(knee_dir), "--json", str(tmp_path / "info.json")]) == 0
+    (series,) = json.loads((tmp_path / "info.json").read_text())["series"]
+    assert (series["plane"], series["slices"], series["size"]) == ("sagittal", 20, [512, 512])
+    capsys.readouterr()
+    assert main(["predict", str(knee_dir), "--model", str(random_model), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)["results"]
+    assert result["series"].endswith("(sagittal)")
+    assert "trained on axial" in captured.err  # the plane mismatch is said, not hidden
