@@ -1,0 +1,569 @@
+"""Training ELNet as the paper did (section 2.1, 3.2): Nyul landmarks from the training split,
+augmentation, minority oversampling, Adam + cross-entropy with one series per batch, and the best
+epoch by validation ROC-AUC kept as a model file.
+
+The computation is a generator (:func:`train_steps`) that yields :class:`TrainProgress` after every
+step and returns a :class:`TrainResult`; :func:`train` runs it to the end. Stopping early, by the
+``cancel`` event or by no longer iterating, keeps the best checkpoint written so far.
+
+Determinism: one ``torch.Generator`` seeded from ``TrainConfig.seed`` drives the split, epoch
+order, oversampling, augmentation and dropout (the model's dropout is swapped for one drawing from
+that generator), and the weights are initialized from the same seed. The global RNG is never used
+or reseeded, so the same seed gives the same weights on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from napari_elnet import __version__
+from napari_elnet.augment import augment
+from napari_elnet.datasets import Case
+from napari_elnet.device import resolve_device
+from napari_elnet.errors import ConfigurationError
+from napari_elnet.intensity import Landmarks, fit_landmarks
+from napari_elnet.metrics import binary_metrics
+from napari_elnet.model import ELNet
+from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.multislice_norm import NORM_KINDS, NormKind
+from napari_elnet.preprocess import prepare_volume, resize_slices
+from napari_elnet.resume import ResumeState, load_resume, save_resume, sidecar_path
+from napari_elnet.sampling import epoch_order, stratified_split
+from napari_elnet.series import PLANES, Plane
+
+PAPER_CHOICES: dict[str, tuple[Plane, NormKind]] = {
+    "acl": ("axial", "layer"),
+    "meniscus": ("coronal", "contrast"),
+    "abnormal": ("axial", "layer"),
+}
+"""The paper's plane and normalization per MRNet task (section 3.2)."""
+
+RNG_OFFSET = 0x5EED
+"""Added to the seed for the training generator, so that it differs from the weight-init stream."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        task, plane: Label and plane to train on.
+        k, norm, blur, dropout: ELNet architecture (paper: k=4, blur 5).
+        lr: Adam learning rate; the paper used 1e-5..3e-5 (default 2e-5, the middle). Small
+            synthetic data sets (phantoms) learn in few epochs only with ~1e-3.
+        weight_decay: Adam L2 penalty (0: the paper mentions none).
+        epochs: Total number of epochs (paper: 200), also when resuming.
+        seed: Seed of the weight initialization and of every random choice of the run.
+        val_fraction: Share of each class held out for validation when no validation set is given.
+        folds: 1 for one run; N >= 2 for stratified N-fold cross-validation
+            (:func:`napari_elnet.crossval.cross_validate_steps`, one model per fold).
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        augment: Random augmentation of every training series (paper: on).
+        oversample: Repeat minority-class series each epoch until classes are equal (paper: on).
+        patience: Stop after this many epochs without a better validation ROC-AUC (None: never).
+        accumulate: Series per optimizer step (gradient accumulation; 1 = the paper's batch of one).
+        threshold: Probability at which validation predictions count as positive.
+        cache_half: Keep prepared volumes as float16 (halves memory, ~1e-3 rounding).
+    """
+
+    task: str = "acl"
+    plane: Plane = "axial"
+    k: int = 4
+    norm: NormKind = "layer"
+    blur: int = 5
+    dropout: float = 0.2
+    lr: float = 2e-5
+    weight_decay: float = 0.0
+    epochs: int = 200
+    seed: int = 0
+    val_fraction: float = 0.2
+    folds: int = 1
+    device: str = "auto"
+    augment: bool = True
+    oversample: bool = True
+    patience: int | None = None
+    accumulate: int = 1
+    threshold: float = 0.5
+    cache_half: bool = False
+
+    def __post_init__(self) -> None:
+        if self.plane not in PLANES:
+            raise ConfigurationError(f"plane must be one of {PLANES}, got {self.plane!r}")
+        if self.norm not in NORM_KINDS:
+            raise ConfigurationError(f"norm must be one of {NORM_KINDS}, got {self.norm!r}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigurationError(
+                f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
+        if self.epochs < 1 or self.accumulate < 1:
+            raise ConfigurationError(
+                f"epochs and accumulate must be >= 1, got {self.epochs}, {self.accumulate}"
+            )
+        if self.folds < 1:
+            raise ConfigurationError(f"folds must be >= 1, got {self.folds}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigurationError(f"patience must be >= 1 or None, got {self.patience}")
+
+    @classmethod
+    def for_task(cls, task: str, **changes: object) -> TrainConfig:
+        """The paper's plane and normalization for an MRNet task, with ``changes`` applied."""
+        plane, norm = PAPER_CHOICES.get(task, ("axial", "layer"))
+        return cls(**({"task": task, "plane": plane, "norm": norm} | changes))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Where a run is.
+
+    Attributes:
+        phase: ``prepare`` (loading and standardizing), ``train`` or ``validate``.
+        epoch: Current epoch, 1-based (0 while preparing).
+        epochs: Total epochs of the run.
+        step: Steps done in this phase of this epoch; ``steps``: steps it has.
+        loss: Mean training loss of this epoch so far (nan before the first step).
+        metrics: Validation metrics of the last finished epoch (empty before the first).
+        elapsed: Seconds since the run started.
+        volumes_per_s: Series processed per second in this phase so far.
+        best_epoch: Epoch of the best checkpoint so far (None before the first validation).
+        fold: Cross-validation fold (0-based), None for a single run.
+    """
+
+    phase: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    metrics: dict[str, float]
+    elapsed: float
+    volumes_per_s: float
+    best_epoch: int | None
+    fold: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """Outcome of a run.
+
+    Attributes:
+        path: The best-checkpoint model file, None if no epoch finished validation.
+        best_epoch: Its epoch (1-based), metrics: its validation metrics (plus ``loss``).
+        history: One record per finished epoch.
+        epochs_completed: Finished epochs (including those before a resume).
+        cancelled: Stopped by the cancel event.
+        stopped_early: Stopped by ``patience``.
+        volumes_per_s: Training throughput (series per second, augmentation included) of this run.
+        landmarks: The intensity landmarks stored with the model.
+        split: Number of training and validation cases and positives.
+    """
+
+    path: Path | None
+    best_epoch: int | None
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    epochs_completed: int
+    cancelled: bool
+    stopped_early: bool
+    volumes_per_s: float
+    landmarks: Landmarks
+    split: dict[str, int] = field(default_factory=dict)
+
+
+class SeededDropout(nn.Module):
+    """Dropout that draws its mask from a given CPU ``torch.Generator`` (not the global RNG)."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator) >= self.p
+        return x * keep.to(x.device, x.dtype) / (1.0 - self.p)
+
+
+def _check_cases(cases: Sequence[Case], name: str) -> np.ndarray:
+    """Labels of ``cases``; ConfigurationError unless both classes are present."""
+    labels = np.asarray([case.label for case in cases], dtype=np.int64)
+    if labels.size == 0 or labels.min() == labels.max():
+        counts = f"{int(labels.sum())} positive, {int(labels.size - labels.sum())} negative"
+        raise ConfigurationError(f"the {name} set needs both classes, has {counts}")
+    return labels
+
+
+def _split_sizes(train_labels: np.ndarray, valid_labels: np.ndarray) -> dict[str, int]:
+    return {
+        "train": int(train_labels.size),
+        "train_positive": int(train_labels.sum()),
+        "valid": int(valid_labels.size),
+        "valid_positive": int(valid_labels.sum()),
+    }
+
+
+def _is_better(auc: float, loss: float, best: dict[str, float] | None) -> bool:
+    """Higher ROC-AUC wins (nan counts as lowest); equal ROC-AUC -> lower validation loss."""
+    if best is None:
+        return True
+    key = -math.inf if math.isnan(auc) else auc
+    best_key = -math.inf if math.isnan(best["roc_auc"]) else best["roc_auc"]
+    return key > best_key or (key == best_key and loss < best["loss"])
+
+
+def _model_info(
+    config: TrainConfig,
+    landmarks: Landmarks,
+    provenance: dict[str, object],
+    metrics: dict[str, float],
+    history: list[dict[str, float]],
+) -> ModelInfo:
+    return ModelInfo(
+        task=config.task,
+        plane=config.plane,
+        k=config.k,
+        norm=config.norm,
+        blur=config.blur,
+        dropout=config.dropout,
+        landmarks=landmarks,
+        threshold=config.threshold,
+        summary=(
+            f"ELNet k={config.k} ({config.norm} norm) for {config.task} on {config.plane} series, "
+            f"trained by napari-elnet {__version__}"
+        ),
+        provenance=provenance,
+        metrics=metrics,
+        history=history,
+    )
+
+
+@dataclass
+class _Run:
+    """Mutable state of a run, shared by the phases of :func:`train_steps`."""
+
+    config: TrainConfig
+    fold: int | None
+    start: float = field(default_factory=time.perf_counter)
+    best: dict[str, float] | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def progress(
+        self, phase: str, epoch: int, step: int, steps: int, loss: float, rate: float
+    ) -> TrainProgress:
+        metrics = {k: v for k, v in self.history[-1].items()} if self.history else {}
+        return TrainProgress(
+            phase,
+            epoch,
+            self.config.epochs,
+            step,
+            steps,
+            loss,
+            metrics,
+            time.perf_counter() - self.start,
+            rate,
+            self.best_epoch,
+            self.fold,
+        )
+
+
+def prepare_cases(
+    cases: Sequence[Case],
+    landmarks: Landmarks | None,
+    run: _Run,
+    resized: dict[int, np.ndarray] | None = None,
+    half: bool = False,
+) -> Generator[TrainProgress, None, tuple[list[torch.Tensor], Landmarks]]:
+    """Prepare every case once with :func:`prepare_volume`; landmarks are fit first when None.
+
+    ``resized`` caches the 256 x 256 volumes by position (shared between folds). Resizing an
+    already 256 x 256 volume is the identity, so preparing a cached one equals preparing the file.
+    """
+    started = time.perf_counter()
+    own = resized is None
+    resized = {} if resized is None else resized
+    volumes: list[np.ndarray] = []
+    for i, case in enumerate(cases):
+        key = id(case)
+        if key not in resized:
+            resized[key] = resize_slices(case.volume()).numpy()
+        volumes.append(resized[key])
+        rate = (i + 1) / max(time.perf_counter() - started, 1e-9)
+        yield run.progress("prepare", 0, i + 1, len(cases), math.nan, rate)
+    if landmarks is None:
+        landmarks = fit_landmarks(volumes)
+    prepared = []
+    for volume in volumes:
+        tensor = prepare_volume(volume, landmarks)
+        prepared.append(tensor.half() if half else tensor)
+    if own:
+        resized.clear()
+    return prepared, landmarks
+
+
+def _validate(
+    model: ELNet,
+    volumes: Sequence[torch.Tensor],
+    labels: np.ndarray,
+    device: torch.device,
+    run: _Run,
+    epoch: int,
+    train_loss: float,
+) -> Generator[TrainProgress, None, dict[str, float]]:
+    """Validation loss and Table 2 metrics of ``model`` on prepared volumes."""
+    model.eval()
+    probabilities, losses = [], []
+    started = time.perf_counter()
+    with torch.no_grad():
+        for i, (volume, label) in enumerate(zip(volumes, labels, strict=True)):
+            logits = model(volume.to(device).float())
+            target = torch.tensor([int(label)], device=device)
+            losses.append(float(F.cross_entropy(logits[None], target)))
+            probabilities.append(float(torch.softmax(logits, 0)[1]))
+            rate = (i + 1) / max(time.perf_counter() - started, 1e-9)
+            yield run.progress("validate", epoch, i + 1, len(volumes), train_loss, rate)
+    metrics = binary_metrics(labels, probabilities, run.config.threshold)
+    metrics["loss"] = float(np.mean(losses))
+    return metrics
+
+
+def _resume_state(
+    config: TrainConfig, resume: Path
+) -> tuple[ResumeState | None, dict[str, torch.Tensor], Landmarks | None, list, int]:
+    """(sidecar or None, weights, landmarks, history, finished epochs) to continue from."""
+    sidecar = sidecar_path(resume)
+    if sidecar.is_file():
+        state = load_resume(sidecar)
+        landmarks = Landmarks.from_dict(state.landmarks) if state.landmarks else None
+        return state, state.model, landmarks, list(state.history), state.epoch
+    loaded = load_model(resume)
+    info = loaded.info
+    wanted = (config.task, config.plane, config.k, config.norm, config.blur)
+    if (info.task, info.plane, info.k, info.norm, info.blur) != wanted:
+        raise ConfigurationError(
+            f"{resume}: model is {info.task}/{info.plane} k={info.k} {info.norm} blur {info.blur}, "
+            f"the run wants {'/'.join(map(str, wanted[:2]))} k={config.k} {config.norm} "
+            f"blur {config.blur}"
+        )
+    history = list(info.history)
+    return None, loaded.model.state_dict(), info.landmarks, history, len(history)
+
+
+def train_steps(
+    config: TrainConfig,
+    train_set: Sequence[Case],
+    out: str | Path,
+    valid_set: Sequence[Case] | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    resume: str | Path | None = None,
+    source: str = "",
+    fold: int | None = None,
+    resized: dict[int, np.ndarray] | None = None,
+) -> Generator[TrainProgress, None, TrainResult]:
+    """Train one ELNet, yielding progress after every step; the best epoch is saved to ``out``.
+
+    Args:
+        config: The run's settings.
+        train_set: Training cases (e.g. a :class:`~napari_elnet.datasets.CaseDataset`).
+        out: Model file of the best checkpoint; ``<out>.resume.pt`` holds the last epoch's state.
+        valid_set: Validation cases; None to hold out ``config.val_fraction`` of ``train_set``
+            (stratified, drawn from the run's seed).
+        cancel: When set, the run stops before its next step and returns (best checkpoint kept).
+        resume: A model file to continue from. With its ``.resume.pt`` sidecar the last epoch's
+            weights, Adam state, generator state, history and best result are restored and
+            training continues at the next epoch up to ``config.epochs``. Without a sidecar the
+            file's weights, landmarks and history are taken and Adam starts afresh.
+        source: Where the data came from, for the provenance (default: the data set's root).
+        fold: Cross-validation fold number, reported in the progress.
+        resized: Cache of resized volumes shared between runs on the same cases (folds).
+
+    Returns:
+        The run's result; ``path`` is None when no epoch was validated.
+    """
+    out = Path(out)
+    run = _Run(config, fold)
+    rng = torch.Generator().manual_seed(config.seed + RNG_OFFSET)
+    if valid_set is None:
+        split_rng = torch.Generator().manual_seed(config.seed)
+        all_labels = _check_cases(train_set, "training")
+        train_idx, valid_idx = stratified_split(all_labels, config.val_fraction, split_rng)
+        train_cases = [train_set[int(i)] for i in train_idx]
+        valid_cases = [train_set[int(i)] for i in valid_idx]
+    else:
+        train_cases, valid_cases = list(train_set), list(valid_set)
+    train_labels = _check_cases(train_cases, "training")
+    valid_labels = np.asarray([case.label for case in valid_cases], dtype=np.int64)
+    if valid_labels.size == 0:
+        raise ConfigurationError("the validation set is empty")
+    device = resolve_device(config.device)
+
+    state, weights, landmarks, history, done = None, None, None, [], 0
+    if resume is not None:
+        state, weights, landmarks, history, done = _resume_state(config, Path(resume))
+    run.history = history
+
+    train_volumes, landmarks = yield from prepare_cases(
+        train_cases, landmarks, run, resized, config.cache_half
+    )
+    valid_volumes, _ = yield from prepare_cases(
+        valid_cases, landmarks, run, resized, config.cache_half
+    )
+
+    info0 = _model_info(config, landmarks, {}, {}, [])
+    model = build_model(info0, seed=config.seed)
+    if weights is not None:
+        model.load_state_dict(weights)
+    model.dropout = SeededDropout(config.dropout, rng)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if state is not None:
+        optimizer.load_state_dict(state.optimizer)
+        rng.set_state(state.rng)
+        if state.best:
+            run.best = {"roc_auc": state.best["roc_auc"], "loss": state.best["loss"]}
+            run.best_epoch = int(state.best["epoch"])
+    elif history:  # resumed from a model file: its best epoch is the last one we know of
+        run.best = {"roc_auc": history[-1].get("roc_auc", math.nan), "loss": math.inf}
+        run.best_epoch = int(history[-1].get("epoch", done))
+
+    split = _split_sizes(train_labels, valid_labels)
+    provenance_base: dict[str, object] = {
+        "data": source or str(getattr(train_set, "root", "")),
+        "layout": getattr(train_set, "layout", ""),
+        "split": split,
+        "seed": config.seed,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "epochs": config.epochs,
+        "augment": config.augment,
+        "oversample": config.oversample,
+        "accumulate": config.accumulate,
+        "optimizer": "Adam",
+        "loss": "cross-entropy",
+        "software": f"napari-elnet {__version__}",
+        "torch": torch.__version__,
+        "device": str(device),
+        "fold": fold,
+        "resumed_from": str(resume) if resume else None,
+    }
+    best_metrics: dict[str, float] = {}
+    if state is not None and state.best:
+        best_metrics = dict(state.best.get("metrics", {}))
+    throughputs: list[float] = []
+    cancelled = stopped_early = False
+    stale = (done - run.best_epoch) if run.best_epoch else 0
+    result_path: Path | None = out if out.is_file() and run.best_epoch else None
+
+    for epoch in range(done + 1, config.epochs + 1):
+        order = epoch_order(train_labels, config.oversample, rng)
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        losses: list[float] = []
+        epoch_start = time.perf_counter()
+        for step, index in enumerate(order, start=1):
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            x = train_volumes[index].to(device).float()
+            if config.augment:
+                x = augment(x, config.plane, rng)
+            target = torch.tensor([int(train_labels[index])], device=device)
+            loss = F.cross_entropy(model(x)[None], target)
+            (loss / config.accumulate).backward()
+            if step % config.accumulate == 0 or step == order.size:
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            rate = step / max(time.perf_counter() - epoch_start, 1e-9)
+            yield run.progress("train", epoch, step, order.size, float(np.mean(losses)), rate)
+        if cancelled:
+            break
+        train_seconds = time.perf_counter() - epoch_start
+        throughput = order.size / max(train_seconds, 1e-9)
+        throughputs.append(throughput)
+        train_loss = float(np.mean(losses))
+        metrics = yield from _validate(
+            model, valid_volumes, valid_labels, device, run, epoch, train_loss
+        )
+        record = {"epoch": float(epoch), "train_loss": train_loss, "val_loss": metrics["loss"]}
+        record |= {k: v for k, v in metrics.items() if k not in ("loss", "n")}
+        record |= {"train_volumes_per_s": throughput, "seconds": time.perf_counter() - epoch_start}
+        run.history.append(record)
+        if _is_better(metrics["roc_auc"], metrics["loss"], run.best):
+            run.best = {"roc_auc": metrics["roc_auc"], "loss": metrics["loss"]}
+            run.best_epoch, best_metrics, stale = epoch, metrics, 0
+            provenance = provenance_base | {
+                "best_epoch": epoch,
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            info = _model_info(config, landmarks, provenance, metrics, list(run.history))
+            result_path = save_model(out, model, info)
+        else:
+            stale += 1
+        save_resume(
+            sidecar_path(out),
+            ResumeState(
+                epoch=epoch,
+                model=model.state_dict(),
+                optimizer=optimizer.state_dict(),
+                rng=rng.get_state(),
+                history=run.history,
+                best={"epoch": run.best_epoch, **run.best, "metrics": best_metrics},
+                landmarks=landmarks.to_dict(),
+                config=asdict(config),
+            ),
+        )
+        if config.patience is not None and stale >= config.patience:
+            stopped_early = True
+            break
+
+    return TrainResult(
+        path=result_path,
+        best_epoch=run.best_epoch,
+        metrics=best_metrics,
+        history=list(run.history),
+        epochs_completed=len(run.history),
+        cancelled=cancelled,
+        stopped_early=stopped_early,
+        volumes_per_s=float(np.mean(throughputs)) if throughputs else math.nan,
+        landmarks=landmarks,
+        split=split,
+    )
+
+
+def run_to_end(
+    steps: Generator[TrainProgress, None, TrainResult],
+    callback: Callable[[TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Exhaust a progress generator, passing each progress to ``callback``, and return its result."""
+    while True:
+        try:
+            progress = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(progress)
+
+
+def train(
+    config: TrainConfig,
+    train_set: Sequence[Case],
+    out: str | Path,
+    valid_set: Sequence[Case] | None = None,
+    callback: Callable[[TrainProgress], None] | None = None,
+    **kwargs: object,
+) -> TrainResult:
+    """Run :func:`train_steps` to the end (``kwargs`` go to it), calling ``callback`` per step."""
+    return run_to_end(train_steps(config, train_set, out, valid_set, **kwargs), callback)  # type: ignore[arg-type]
