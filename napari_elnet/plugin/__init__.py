@@ -1,0 +1,1 @@
+"""The napari layer: reader, sample data and widgets that arrange core calls, threads and layers."""

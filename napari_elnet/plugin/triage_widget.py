@@ -1,0 +1,434 @@
+"""The "ELNet triage" dock widget: choose series and models, run, read results, navigate, export.
+
+The computation runs in a napari thread worker over the core generator
+:func:`napari_elnet.triage.triage_steps`; this widget only arranges calls, threads and layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_elnet.device import DEVICE_NAMES
+from napari_elnet.plugin import viewer_actions as actions
+from napari_elnet.plugin.relevance_plot import RelevancePlot
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.triage import TaskResult, TriageProgress
+
+DEMO_BANNER = (
+    "Demonstration weights trained on a synthetic knee phantom: NOT for clinical use. "
+    "Retrain on your own labelled data (ELNet training)."
+)
+MODEL_COLUMNS = ("task", "plane", "series", "model")
+RESULT_COLUMNS = ("task", "probability", "decision", "top slice")
+
+
+def _startup() -> tuple[list[LoadedModel], str]:
+    """Load the default models and find the device ``auto`` resolves to (runs in a worker)."""
+    from napari_elnet.defaults import load_default_models
+    from napari_elnet.device import resolve_device
+
+    return load_default_models(), resolve_device("auto").type
+
+
+class TriageWidget(QWidget):
+    """Dock widget that triages the open study with one ELNet per task."""
+
+    modelsChanged = Signal()
+    triageFinished = Signal(list)
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.models: list[LoadedModel] = []
+        self.results: list[TaskResult] = []
+        self.result_layers: list[Image] = []
+        self.auto_device = "cpu"
+        self.worker: Any = None
+        self._order: list[int] = []
+        self._build()
+        self.viewer.layers.events.inserted.connect(self._refresh_series)
+        self.viewer.layers.events.removed.connect(self._refresh_series)
+        self.viewer.dims.events.current_step.connect(self._on_step)
+        self._start_loading_defaults()
+
+    # ----------------------------------------------------------------- layout
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.banner = QLabel(DEMO_BANNER)
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#7a4b00; color:white; padding:4px; font-weight:bold")
+        self.banner.setVisible(False)
+        layout.addWidget(self.banner)
+        layout.addWidget(self._build_models_box())
+        layout.addWidget(self._build_run_box())
+        layout.addWidget(self._build_results_box())
+        layout.addStretch(1)
+
+    def _build_models_box(self) -> QGroupBox:
+        box = QGroupBox("Models and series")
+        layout = QVBoxLayout(box)
+        self.model_table = QTableWidget(0, len(MODEL_COLUMNS))
+        self.model_table.setHorizontalHeaderLabels(MODEL_COLUMNS)
+        self.model_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.model_table.verticalHeader().setVisible(False)
+        self.model_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        layout.addWidget(self.model_table)
+        buttons = QHBoxLayout()
+        self.defaults_button = QPushButton("Default models")
+        self.defaults_button.clicked.connect(self._start_loading_defaults)
+        self.model_file_button = QPushButton("Model file...")
+        self.model_file_button.clicked.connect(self._choose_model_file)
+        buttons.addWidget(self.defaults_button)
+        buttons.addWidget(self.model_file_button)
+        layout.addLayout(buttons)
+        self.model_status = QLabel("loading default models...")
+        self.model_status.setWordWrap(True)
+        layout.addWidget(self.model_status)
+        return box
+
+    def _build_run_box(self) -> QGroupBox:
+        box = QGroupBox("Run")
+        layout = QFormLayout(box)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICE_NAMES)
+        self.device_combo.currentTextChanged.connect(self._update_device_note)
+        layout.addRow("Device", self.device_combo)
+        self.device_note = QLabel("")
+        self.device_note.setWordWrap(True)
+        layout.addRow(self.device_note)
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self._run_or_cancel)
+        self.run_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        layout.addRow(self.run_button, self.progress)
+        return box
+
+    def _build_results_box(self) -> QGroupBox:
+        box = QGroupBox("Results")
+        layout = QVBoxLayout(box)
+        self.result_table = QTableWidget(0, len(RESULT_COLUMNS))
+        self.result_table.setHorizontalHeaderLabels(RESULT_COLUMNS)
+        self.result_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.result_table.verticalHeader().setVisible(False)
+        self.result_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.result_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.result_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.result_table.cellClicked.connect(lambda row, _col: self.show_result(row))
+        layout.addWidget(self.result_table)
+        layout.addWidget(QLabel("Slice relevance (click a bar to go there)"))
+        self.profile = RelevancePlot()
+        self.profile.sliceClicked.connect(self.go_to_slice)
+        layout.addWidget(self.profile)
+        nav = QHBoxLayout()
+        self.previous_button = QPushButton("< Previous informative")
+        self.previous_button.clicked.connect(lambda: self.step_informative(-1))
+        self.next_button = QPushButton("Next informative >")
+        self.next_button.clicked.connect(lambda: self.step_informative(+1))
+        nav.addWidget(self.previous_button)
+        nav.addWidget(self.next_button)
+        layout.addLayout(nav)
+        opacity = QHBoxLayout()
+        opacity.addWidget(QLabel("Heatmap opacity"))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(50)
+        self.opacity_slider.valueChanged.connect(self._set_opacity)
+        opacity.addWidget(self.opacity_slider)
+        layout.addLayout(opacity)
+        self.export_button = QPushButton("Export results...")
+        self.export_button.clicked.connect(self._choose_export_folder)
+        layout.addWidget(self.export_button)
+        self._set_result_controls_enabled(False)
+        return box
+
+    # ----------------------------------------------------------------- models
+    def _start_loading_defaults(self) -> None:
+        from napari.qt.threading import create_worker
+
+        self.model_status.setText("loading default models...")
+        worker = create_worker(_startup, _start_thread=False)
+        worker.returned.connect(self._on_defaults_loaded)
+        worker.errored.connect(lambda exc: self.model_status.setText(f"default models: {exc}"))
+        worker.start()
+        self._startup_worker = worker
+
+    def _on_defaults_loaded(self, loaded: tuple[list[LoadedModel], str]) -> None:
+        models, self.auto_device = loaded
+        self.set_models(models)
+        if not models:
+            self.model_status.setText("no default models ship with this build: choose a model file")
+        self._update_device_note()
+
+    def set_models(self, models: Sequence[LoadedModel]) -> None:
+        """Use these models (one per task) and choose a series for each."""
+        self.models = list(models)
+        self.banner.setVisible(any(m.info.demo for m in self.models))
+        self.model_table.setRowCount(len(self.models))
+        for row, loaded in enumerate(self.models):
+            info = loaded.info
+            self.model_table.setItem(row, 0, QTableWidgetItem(info.task))
+            self.model_table.setItem(row, 1, QTableWidgetItem(info.plane))
+            self.model_table.setCellWidget(row, 2, QComboBox())
+            summary = info.summary or (loaded.path.name if loaded.path else "")
+            item = QTableWidgetItem(summary)
+            item.setToolTip(f"{loaded.identity}\n{summary}")
+            self.model_table.setItem(row, 3, item)
+        self.model_status.setText(
+            f"{len(self.models)} model(s): " + ", ".join(m.identity for m in self.models)
+        )
+        self._refresh_series()
+        self.modelsChanged.emit()
+
+    def use_model_file(self, path: str) -> None:
+        """Load a model file and use it for its task (replacing the model of that task)."""
+        from napari.utils.notifications import show_error
+
+        from napari_elnet.errors import ElnetError
+        from napari_elnet.model_file import load_model
+
+        try:
+            loaded = load_model(path)
+        except ElnetError as exc:
+            show_error(str(exc))
+            return
+        others = [m for m in self.models if m.info.task != loaded.info.task]
+        self.set_models([*others, loaded])
+
+    def _choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "ELNet model file", "", "ELNet models (*.pt)")
+        if path:
+            self.use_model_file(path)
+
+    # ----------------------------------------------------------------- series
+    def series_combo(self, row: int) -> QComboBox:
+        """The series chooser of model row ``row``."""
+        return self.model_table.cellWidget(row, 2)
+
+    def _refresh_series(self, event: Any = None) -> None:
+        from napari_elnet.triage import choose_series
+
+        layers = actions.series_layers(self.viewer)
+        series = [actions.series_of_layer(layer) for layer in layers]
+        for row, loaded in enumerate(self.models):
+            combo = self.series_combo(row)
+            previous = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems([layer.name for layer in layers])
+            auto = choose_series(series, loaded.info.plane)
+            names = [layer.name for layer in layers]
+            if previous in names:
+                combo.setCurrentIndex(names.index(previous))
+            elif auto is not None:
+                combo.setCurrentIndex(auto)
+            combo.blockSignals(False)
+        self.run_button.setEnabled(bool(layers) and bool(self.models) and self.worker is None)
+
+    def chosen_layers(self) -> list[Image]:
+        """The series layer chosen for each model, in model order."""
+        layers = {layer.name: layer for layer in actions.series_layers(self.viewer)}
+        return [layers[self.series_combo(row).currentText()] for row in range(len(self.models))]
+
+    # ----------------------------------------------------------------- device
+    def _update_device_note(self) -> None:
+        chosen = self.device_combo.currentText()
+        device = self.auto_device if chosen == "auto" else chosen
+        note = ""
+        if device == "cpu":
+            note = "Running on the CPU (no GPU in use): expect a few seconds per task."
+        self.device_note.setText(note)
+
+    # ----------------------------------------------------------------- running
+    def _run_or_cancel(self) -> None:
+        if self.worker is not None:
+            self.cancel()
+        else:
+            self.run()
+
+    def run(self) -> None:
+        """Start triage in a worker thread (results arrive through ``triageFinished``)."""
+        from napari.qt.threading import create_worker
+
+        from napari_elnet.triage import triage_steps
+
+        layers = self.chosen_layers()
+        series = [actions.series_of_layer(layer) for layer in layers]
+        overrides = {m.info.task: i for i, m in enumerate(self.models)}
+        worker = create_worker(
+            triage_steps,
+            series,
+            list(self.models),
+            self.device_combo.currentText(),
+            overrides,
+            _start_thread=False,
+        )
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda results: self._on_results(results, layers))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run_button.setText("Cancel")
+        self.progress.setRange(0, 2 * len(self.models))
+        self.progress.setValue(0)
+        self.progress.setFormat("starting...")
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop the running triage at its next step; nothing of it is added to the viewer."""
+        if self.worker is not None:
+            self.progress.setFormat("cancelling...")
+            self.worker.quit()
+
+    def _on_progress(self, progress: TriageProgress) -> None:
+        self.progress.setValue(progress.step)
+        label = "done" if progress.stage == "done" else f"{progress.task}: {progress.stage}"
+        self.progress.setFormat(f"{label} ({progress.step}/{progress.total})")
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"ELNet triage failed: {exc}")
+
+    def _on_finished(self) -> None:
+        if self.worker is not None and getattr(self.worker, "abort_requested", False):
+            self.progress.setFormat("cancelled")
+        self.worker = None
+        self.run_button.setText("Run")
+        self.run_button.setEnabled(bool(self.models))
+
+    def _on_results(self, results: list[TaskResult], layers: list[Image]) -> None:
+        self.results = list(results)
+        self.result_layers = list(layers)
+        self.heatmaps = actions.replace_heatmaps(self.viewer, self.results, layers)
+        self._set_opacity(self.opacity_slider.value())
+        self._fill_result_table()
+        self._set_result_controls_enabled(True)
+        self.progress.setFormat("done")
+        most_suspicious = int(np.argmax([r.probability for r in self.results]))
+        self.show_result(most_suspicious)
+        self.triageFinished.emit(self.results)
+
+    def _fill_result_table(self) -> None:
+        self.result_table.setRowCount(len(self.results))
+        for row, result in enumerate(self.results):
+            cells = (
+                result.task,
+                f"{result.probability:.3f}",
+                "positive" if result.decision else "negative",
+                str(result.top_slice),
+            )
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if result.warnings:
+                    item.setToolTip("\n".join(result.warnings))
+                self.result_table.setItem(row, col, item)
+
+    def _set_result_controls_enabled(self, enabled: bool) -> None:
+        for control in (
+            self.previous_button,
+            self.next_button,
+            self.export_button,
+            self.opacity_slider,
+        ):
+            control.setEnabled(enabled)
+
+    # ----------------------------------------------------------------- navigation
+    @property
+    def current_row(self) -> int | None:
+        """Row of the result being shown."""
+        rows = self.result_table.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def show_result(self, row: int) -> None:
+        """Show a task's series and heatmap at its most informative slice."""
+        if not 0 <= row < len(self.results):
+            return
+        self.result_table.selectRow(row)
+        result = self.results[row]
+        layer = self.result_layers[row]
+        actions.focus(self.viewer, layer, self.heatmaps[row])
+        self.viewer.layers.selection.active = layer
+        self._order = [int(i) for i in np.argsort(-result.relevance, kind="stable")]
+        self.profile.set_profile(result.relevance, result.top_slice)
+        self.go_to_slice(result.top_slice)
+
+    def go_to_slice(self, index: int) -> None:
+        """Move the viewer to slice ``index`` of the shown result's series."""
+        row = self.current_row
+        if row is None:
+            return
+        actions.go_to_slice(self.viewer, self.result_layers[row], index)
+        self.profile.set_current(index)
+
+    def step_informative(self, direction: int) -> None:
+        """Go to the next (+1) or previous (-1) slice in order of decreasing relevance."""
+        row = self.current_row
+        if row is None or not self._order:
+            return
+        current = actions.data_slice(self.viewer, self.result_layers[row])
+        rank = self._order.index(current) if current in self._order else -1
+        self.go_to_slice(self._order[(rank + direction) % len(self._order)])
+
+    def _on_step(self, event: Any = None) -> None:
+        row = self.current_row
+        if row is not None and row < len(self.result_layers):
+            self.profile.set_current(actions.data_slice(self.viewer, self.result_layers[row]))
+
+    def _set_opacity(self, value: int) -> None:
+        for layer in getattr(self, "heatmaps", []):
+            if layer in self.viewer.layers:
+                layer.opacity = value / 100
+
+    # ----------------------------------------------------------------- export
+    def export(self, folder: str) -> list[str]:
+        """Write results (JSON, CSV) and heatmaps (NumPy) into ``folder``; returns the paths."""
+        from napari.utils.notifications import show_error, show_info
+
+        from napari_elnet.errors import ElnetError
+        from napari_elnet.export import export_results
+
+        inputs = {
+            str(path.parent)
+            for layer in self.result_layers
+            for path in actions.series_of_layer(layer).files
+        }
+        try:
+            written = export_results(folder, self.results, inputs)
+        except (ElnetError, OSError) as exc:
+            show_error(f"export failed: {exc}")
+            return []
+        show_info(f"ELNet results written to {folder}")
+        return [str(p) for p in written]
+
+    def _choose_export_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export ELNet results to")
+        if folder:
+            self.export(folder)
