@@ -1,0 +1,54 @@
+"""Export of triage results."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_elnet.errors import ConfigurationError
+from napari_elnet.export import export_results
+from napari_elnet.triage import TaskResult
+
+
+def _result(task: str, probability: float) -> TaskResult:
+    return TaskResult(
+        task=task,
+        plane="axial",
+        probability=probability,
+        score=0.0,
+        threshold=0.5,
+        heatmap=np.full((2, 3, 4), probability, np.float32),
+        relevance=np.array([1.0, 2.0]),
+        top_slice=1,
+        peak=(1, 0, 0),
+        series_index=0,
+        series_name="1: ax (axial)",
+        series_uid="u",
+        model_identity=f"{task}/axial m.pt@x",
+        completeness_residual=0.0,
+    )
+
+
+def test_writes_json_csv_and_heatmaps(tmp_path: Path) -> None:
+    results = [_result("acl", 0.9), _result("abnormal", 0.2)]
+    written = export_results(tmp_path / "out", results)
+    assert sorted(p.name for p in written) == [
+        "abnormal_heatmap.npy",
+        "acl_heatmap.npy",
+        "results.csv",
+        "results.json",
+    ]
+    records = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert [r["task"] for r in records] == ["acl", "abnormal"]
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert [(r["task"], r["decision"]) for r in rows] == [("acl", "True"), ("abnormal", "False")]
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "acl_heatmap.npy"), results[0].heatmap)
+
+
+def test_refuses_the_input_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="inside the input folder"):
+        export_results(tmp_path / "study" / "out", [_result("acl", 0.5)], [tmp_path / "study"])
