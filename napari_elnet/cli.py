@@ -1,4 +1,4 @@
-"""Command line interface: ``napari-elnet info|predict ...``.
+"""Command line interface: ``napari-elnet info|predict|train|evaluate|phantom ...``.
 
 Exit status 0 on success, 2 on unusable input (with a one-line reason on stderr).
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -133,6 +135,268 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class ProgressBar:
+    """Plain-text progress on a stream: one ``\r``-refreshed line per epoch, no dependencies."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.last_write = 0.0
+        self.line_key: tuple[object, ...] | None = None
+        self.length = 0
+
+    def update(self, progress: Any) -> None:
+        """Show one :class:`~napari_elnet.train.TrainProgress`."""
+        key = (progress.fold, progress.epoch)
+        if self.line_key is not None and key != self.line_key:
+            self.stream.write("\n")  # keep the finished epoch's line
+            self.length = 0
+        self.line_key = key
+        now = time.monotonic()
+        last_of_phase = progress.step == progress.steps
+        if now - self.last_write < self.interval and not last_of_phase:
+            return
+        self.last_write = now
+        filled = round(self.WIDTH * progress.step / max(progress.steps, 1))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        fold = f"fold {progress.fold + 1} " if progress.fold is not None else ""
+        epoch = (
+            "prepare"
+            if progress.phase == "prepare"
+            else f"epoch {progress.epoch}/{progress.epochs}"
+        )
+        parts = [f"{fold}{epoch} {progress.phase:8s} [{bar}] {progress.step}/{progress.steps}"]
+        if not math.isnan(progress.loss):
+            parts.append(f"loss {progress.loss:.4f}")
+        if progress.metrics:
+            parts.append(f"last val auc {progress.metrics.get('roc_auc', math.nan):.3f}")
+        parts.append(f"{progress.volumes_per_s:.1f} vol/s")
+        parts.append(f"{int(progress.elapsed) // 60:02d}:{int(progress.elapsed) % 60:02d}")
+        line = " | ".join(parts)
+        self.stream.write("\r" + line.ljust(self.length))
+        self.length = len(line)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the current line."""
+        if self.line_key is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _number(value: float) -> str:
+    """Three decimals, ``nan`` for undefined values."""
+    return "nan" if math.isnan(value) else f"{value:.3f}"
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN: undefined metrics become null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+METRIC_HEADER = ("accuracy", "sensitivity", "specificity", "ROC-AUC", "MCC")
+METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
+
+
+def _train_config(args: argparse.Namespace, layout: str) -> Any:
+    """The TrainConfig of the command line: the paper's plane and norm per task by default."""
+    from napari_elnet.train import PAPER_CHOICES, TrainConfig
+
+    plane, norm = PAPER_CHOICES.get(args.task, ("axial", "layer"))
+    if layout == "kneemri":
+        plane = "sagittal"
+    return TrainConfig(
+        task=args.task,
+        plane=args.plane or plane,
+        k=args.k,
+        norm=args.norm or norm,
+        blur=args.blur,
+        dropout=args.dropout,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+        seed=args.seed,
+        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
+        folds=args.folds,
+        device=args.device,
+        augment=not args.no_augment,
+        oversample=not args.no_oversample,
+        patience=args.patience,
+        accumulate=args.accumulate,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train ELNet on a labelled data folder; the best epoch (by validation ROC-AUC) is saved."""
+    from napari_elnet.crossval import cross_validate_steps, fold_path
+    from napari_elnet.datasets import detect_layout, open_dataset
+    from napari_elnet.outputs import ensure_outside_inputs
+    from napari_elnet.train import run_to_end, train_steps
+
+    out = ensure_outside_inputs(args.out, [args.data])
+    layout = detect_layout(args.data)
+    config = _train_config(args, layout)
+    open_args = {"kneemri_positive": args.kneemri_positive} if layout == "kneemri" else {}
+    mrnet_split = "train" if layout == "mrnet" else None
+    train_set = open_dataset(args.data, config.task, config.plane, mrnet_split, **open_args)
+    bar = ProgressBar(sys.stderr)
+    if config.folds > 1:
+        sys.stderr.write(f"{config.folds}-fold cross-validation on {train_set.describe()}\n")
+        steps: Any = cross_validate_steps(config, train_set, out, source=args.data)
+        result = run_to_end(steps, bar.update)
+        bar.finish()
+        rows = [
+            (
+                i + 1,
+                r.best_epoch or "-",
+                *(_number(r.metrics.get(k, math.nan)) for k in METRIC_KEYS),
+            )
+            for i, r in enumerate(result.folds)
+        ]
+        summary = [result.summary[k] for k in METRIC_KEYS]
+        rows.append(("mean±sd", "", *(f"{_number(m)}±{_number(sd)}" for m, sd in summary)))
+        print(_table(rows, ("fold", "best epoch", *METRIC_HEADER)))
+        for i in range(len(result.folds)):
+            print(f"fold {i + 1} model: {fold_path(out, i)}")
+        return EXIT_OK
+    valid_set = None
+    if layout == "mrnet" and args.val_fraction is None:
+        valid_set = open_dataset(args.data, config.task, config.plane, "valid")
+        sys.stderr.write(
+            f"training on {train_set.describe()}; validating on {valid_set.describe()}\n"
+        )
+    else:
+        sys.stderr.write(
+            f"training on {train_set.describe()}, {config.val_fraction:.0%} held out for validation\n"
+        )
+    steps = train_steps(config, train_set, out, valid_set, resume=args.resume, source=args.data)
+    result = run_to_end(steps, bar.update)
+    bar.finish()
+    if result.path is None:
+        raise ElnetError("training stopped before the first validation: no model was written")
+    row = (result.best_epoch, *(_number(result.metrics.get(k, math.nan)) for k in METRIC_KEYS))
+    print(_table([row], ("best epoch", *METRIC_HEADER)))
+    print(f"model: {result.path} ({result.volumes_per_s:.1f} training volumes/s)")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Table 2 metrics of models on a labelled data folder."""
+    from napari_elnet.evaluate import AUTO, evaluate
+    from napari_elnet.model_file import load_model
+
+    models = [load_model(p) for p in args.model] if args.model else None
+    split = None if args.split == "all" else args.split or AUTO
+    evaluation = evaluate(args.data, models, split, args.device, args.kneemri_positive)
+    for reason in evaluation.skipped:
+        sys.stderr.write(f"warning: skipped {reason}\n")
+    records = evaluation.records()
+    if args.json != "-":
+        rows = [
+            (task, *(_number(r[k]) for k in METRIC_KEYS), r["n"]) for task, r in records.items()
+        ]
+        print(_table(rows, ("task", *METRIC_HEADER, "n")))
+    data = {task: {k: _json_number(v) for k, v in r.items()} for task, r in records.items()}
+    _write_json(data, args.json, [args.data])
+    return EXIT_OK
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    """Write a synthetic labelled data set (MRNet or DICOM layout) for trying out training."""
+    try:
+        from napari_elnet.phantom import main_phantom
+    except ImportError as exc:
+        raise ElnetError(f"phantom data generation is not available in this build ({exc})") from exc
+    path = main_phantom(Path(args.out), args.n, args.format, args.seed)
+    print(f"wrote {args.n} phantom cases ({args.format}) to {path}")
+    return EXIT_OK
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _add_training_commands(sub: Any) -> None:
+    """The ``train``, ``evaluate`` and ``phantom`` sub-commands."""
+    from napari_elnet.datasets.kneemri import POSITIVE_DIAGNOSES
+
+    kneemri_help = "KneeMRI labels: injured = partial or ruptured ACL is positive (default)"
+    train = sub.add_parser("train", help="train ELNet on a labelled data folder")
+    train.add_argument(
+        "data", help="MRNet root, KneeMRI root, or folder of DICOM cases + labels.csv"
+    )
+    train.add_argument("--task", default="acl", help="label to learn (default acl)")
+    train.add_argument(
+        "--plane", choices=("axial", "coronal", "sagittal"), help="default: the paper's per task"
+    )
+    train.add_argument("--k", type=int, default=4, help="width multiplier (paper: 4)")
+    train.add_argument(
+        "--norm", choices=("layer", "contrast"), help="default: the paper's per task"
+    )
+    train.add_argument("--blur", type=int, default=5)
+    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument("--epochs", type=int, default=200, help="total epochs (paper: 200)")
+    train.add_argument(
+        "--lr", type=_positive_float, default=2e-5, help="Adam learning rate (paper: 1e-5..3e-5)"
+    )
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--folds", type=int, default=1, help="N >= 2: stratified N-fold CV")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        help="hold out this share for validation (default 0.2; MRNet uses its valid split)",
+    )
+    train.add_argument("--patience", type=int, help="stop after N epochs without improvement")
+    train.add_argument("--accumulate", type=int, default=1, help="series per optimizer step")
+    train.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    train.add_argument("--no-oversample", action="store_true", help="no minority oversampling")
+    train.add_argument("--resume", metavar="FILE", help="continue from this model file")
+    train.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    train.add_argument(
+        "--kneemri-positive",
+        choices=tuple(POSITIVE_DIAGNOSES),
+        default="injured",
+        help=kneemri_help,
+    )
+    train.add_argument("--out", required=True, metavar="FILE", help="model file to write")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="Table 2 metrics of models on a labelled data folder"
+    )
+    evaluate.add_argument("data", help="MRNet root, KneeMRI root, or DICOM cases + labels.csv")
+    evaluate.add_argument(
+        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
+    )
+    evaluate.add_argument(
+        "--split", choices=("train", "valid", "all"), help="MRNet split (default valid)"
+    )
+    evaluate.add_argument(
+        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
+    )
+    evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    evaluate.add_argument(
+        "--kneemri-positive",
+        choices=tuple(POSITIVE_DIAGNOSES),
+        default="injured",
+        help=kneemri_help,
+    )
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    phantom = sub.add_parser("phantom", help="write a synthetic labelled data set")
+    phantom.add_argument("out", help="folder to create")
+    phantom.add_argument("--n", type=int, default=20, help="number of cases")
+    phantom.add_argument("--format", choices=("mrnet", "dicom"), default="mrnet")
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.set_defaults(handler=cmd_phantom)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``napari-elnet``."""
     parser = argparse.ArgumentParser(
@@ -160,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heatmaps", metavar="DIR", help="write each task's heatmap as .npy to DIR"
     )
     predict.set_defaults(handler=cmd_predict)
+    _add_training_commands(sub)
     return parser
 
 
