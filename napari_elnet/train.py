@@ -343,13 +343,20 @@ def _resume_state(
 ) -> tuple[ResumeState | None, dict[str, torch.Tensor], Landmarks | None, list, int]:
     """(sidecar or None, weights, landmarks, history, finished epochs) to continue from."""
     sidecar = sidecar_path(resume)
+    wanted = (config.task, config.plane, config.k, config.norm, config.blur)
     if sidecar.is_file():
         state = load_resume(sidecar)
+        saved = tuple(state.config.get(name) for name in ("task", "plane", "k", "norm", "blur"))
+        if saved != wanted:
+            raise ConfigurationError(
+                f"{sidecar}: run was {'/'.join(map(str, saved[:2]))} k={saved[2]} {saved[3]} "
+                f"blur {saved[4]}, this run wants {'/'.join(map(str, wanted[:2]))} "
+                f"k={config.k} {config.norm} blur {config.blur}"
+            )
         landmarks = Landmarks.from_dict(state.landmarks) if state.landmarks else None
         return state, state.model, landmarks, list(state.history), state.epoch
     loaded = load_model(resume)
     info = loaded.info
-    wanted = (config.task, config.plane, config.k, config.norm, config.blur)
     if (info.task, info.plane, info.k, info.norm, info.blur) != wanted:
         raise ConfigurationError(
             f"{resume}: model is {info.task}/{info.plane} k={info.k} {info.norm} blur {info.blur}, "
@@ -358,6 +365,74 @@ def _resume_state(
         )
     history = list(info.history)
     return None, loaded.model.state_dict(), info.landmarks, history, len(history)
+
+
+def _train_epoch(
+    model: ELNet,
+    optimizer: torch.optim.Optimizer,
+    volumes: Sequence[torch.Tensor],
+    labels: np.ndarray,
+    rng: torch.Generator,
+    device: torch.device,
+    run: _Run,
+    epoch: int,
+    cancel: threading.Event | None,
+) -> Generator[TrainProgress, None, tuple[list[float], bool]]:
+    """One epoch of single-series steps; returns the step losses and whether it was cancelled."""
+    config = run.config
+    order = epoch_order(labels, config.oversample, rng)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    losses: list[float] = []
+    started = time.perf_counter()
+    for step, index in enumerate(order, start=1):
+        if cancel is not None and cancel.is_set():
+            return losses, True
+        x = volumes[index].to(device).float()
+        if config.augment:
+            x = augment(x, config.plane, rng)
+        target = torch.tensor([int(labels[index])], device=device)
+        loss = F.cross_entropy(model(x)[None], target)
+        (loss / config.accumulate).backward()
+        if step % config.accumulate == 0 or step == order.size:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        rate = step / max(time.perf_counter() - started, 1e-9)
+        yield run.progress("train", epoch, step, order.size, float(np.mean(losses)), rate)
+    return losses, False
+
+
+def _provenance(
+    config: TrainConfig,
+    train_set: Sequence[Case],
+    source: str,
+    split: dict[str, int],
+    device: torch.device,
+    fold: int | None,
+    resume: str | Path | None,
+) -> dict[str, object]:
+    """How a model was trained (``best_epoch`` and ``date`` are added when it is saved)."""
+    return {
+        "data": source or str(getattr(train_set, "root", "")),
+        "layout": getattr(train_set, "layout", ""),
+        "split": split,
+        "seed": config.seed,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "epochs": config.epochs,
+        "dropout": config.dropout,
+        "augment": config.augment,
+        "oversample": config.oversample,
+        "accumulate": config.accumulate,
+        "optimizer": "Adam",
+        "loss": "cross-entropy",
+        "software": f"napari-elnet {__version__}",
+        "torch": torch.__version__,
+        "device": str(device),
+        "fold": fold,
+        "resumed_from": str(resume) if resume else None,
+    }
 
 
 def train_steps(
@@ -439,25 +514,7 @@ def train_steps(
         run.best_epoch = int(history[-1].get("epoch", done))
 
     split = _split_sizes(train_labels, valid_labels)
-    provenance_base: dict[str, object] = {
-        "data": source or str(getattr(train_set, "root", "")),
-        "layout": getattr(train_set, "layout", ""),
-        "split": split,
-        "seed": config.seed,
-        "lr": config.lr,
-        "weight_decay": config.weight_decay,
-        "epochs": config.epochs,
-        "augment": config.augment,
-        "oversample": config.oversample,
-        "accumulate": config.accumulate,
-        "optimizer": "Adam",
-        "loss": "cross-entropy",
-        "software": f"napari-elnet {__version__}",
-        "torch": torch.__version__,
-        "device": str(device),
-        "fold": fold,
-        "resumed_from": str(resume) if resume else None,
-    }
+    provenance_base = _provenance(config, train_set, source, split, device, fold, resume)
     best_metrics: dict[str, float] = {}
     if state is not None and state.best:
         best_metrics = dict(state.best.get("metrics", {}))
@@ -467,31 +524,13 @@ def train_steps(
     result_path: Path | None = out if out.is_file() and run.best_epoch else None
 
     for epoch in range(done + 1, config.epochs + 1):
-        order = epoch_order(train_labels, config.oversample, rng)
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        losses: list[float] = []
         epoch_start = time.perf_counter()
-        for step, index in enumerate(order, start=1):
-            if cancel is not None and cancel.is_set():
-                cancelled = True
-                break
-            x = train_volumes[index].to(device).float()
-            if config.augment:
-                x = augment(x, config.plane, rng)
-            target = torch.tensor([int(train_labels[index])], device=device)
-            loss = F.cross_entropy(model(x)[None], target)
-            (loss / config.accumulate).backward()
-            if step % config.accumulate == 0 or step == order.size:
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            rate = step / max(time.perf_counter() - epoch_start, 1e-9)
-            yield run.progress("train", epoch, step, order.size, float(np.mean(losses)), rate)
+        losses, cancelled = yield from _train_epoch(
+            model, optimizer, train_volumes, train_labels, rng, device, run, epoch, cancel
+        )
         if cancelled:
             break
-        train_seconds = time.perf_counter() - epoch_start
-        throughput = order.size / max(train_seconds, 1e-9)
+        throughput = len(losses) / max(time.perf_counter() - epoch_start, 1e-9)
         throughputs.append(throughput)
         train_loss = float(np.mean(losses))
         metrics = yield from _validate(

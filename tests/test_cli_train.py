@@ -138,3 +138,17 @@ def test_phantom_is_wired(
     )
     assert calls == [(tmp_path / "ph", 6, "dicom", 3)]
     assert "wrote 6 phantom cases (dicom)" in capsys.readouterr().out
+
+
+def test_phantom_dicom_data_trains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    phantom = pytest.importorskip("napari_elnet.phantom")
+    if not hasattr(phantom, "main_phantom"):
+        pytest.skip("napari_elnet.phantom.main_phantom is not available yet")
+    assert (
+        main(["phantom", str(tmp_path / "ph"), "--n", "8", "--format", "dicom", "--seed", "1"]) == 0
+    )
+    root = next(p.parent for p in (tmp_path / "ph").rglob("labels.csv"))
+    out = tmp_path / "models" / "acl.pt"
+    args = ["train", str(root), *TINY[:-1], "1", "--val-fraction", "0.34", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    assert load_model(out).info.provenance["layout"] == "dicom"

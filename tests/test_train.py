@@ -143,6 +143,14 @@ def test_resume_continues_like_an_uninterrupted_run(data: Path, tmp_path: Path) 
     for name, tensor in last_straight.model.items():
         torch.testing.assert_close(last_resumed.model[name], tensor)
     assert resumed.best_epoch == straight.best_epoch
+    with pytest.raises(ConfigurationError, match=r"run was acl/axial k=1 layer blur 5"):
+        train(
+            TrainConfig(**(TINY | {"norm": "contrast"}), epochs=4),
+            train_set,
+            tmp_path / "x.pt",
+            valid_set,
+            resume=resumed.path,
+        )
 
 
 def test_resume_without_sidecar_restarts_optimizer(data: Path, tmp_path: Path) -> None:
