@@ -106,8 +106,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Run the models on a study and report probability and most informative slice per task."""
     from napari_elnet.defaults import load_default_models
     from napari_elnet.model_file import load_model
+    from napari_elnet.outputs import ensure_outside_inputs
     from napari_elnet.triage import run_triage
 
+    for target in (args.json, args.heatmaps):
+        if target not in (None, "-"):
+            ensure_outside_inputs(target, [args.path])  # refuse before any work is done
     models = [load_model(p) for p in args.model] if args.model else load_default_models()
     if not models:
         raise ElnetError("no model given and no default models ship with this build (use --model)")
@@ -125,8 +129,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _write_json(record, args.json, [args.path])
     if args.heatmaps:
         import numpy as np
-
-        from napari_elnet.outputs import ensure_outside_inputs
 
         folder = ensure_outside_inputs(args.heatmaps, [args.path])
         folder.mkdir(parents=True, exist_ok=True)
