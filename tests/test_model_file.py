@@ -109,7 +109,7 @@ def test_loading_never_executes_code(tmp_path: Path) -> None:
     marker.unlink(missing_ok=True)
     path = tmp_path / "evil.pt"
     with path.open("wb") as handle:
-        pickle.dump({"format": "napari-elnet-model", "payload": _Exploit()}, handle)
+        pickle.dump({"format": "napari-elnet-model", "payload": _Exploit()}, handle, protocol=2)
     with pytest.raises(ModelFileError, match=r"evil\.pt: not a readable model file"):
         load_model(path)
     assert not marker.exists()
