@@ -141,3 +141,13 @@ def test_running_again_replaces_heatmaps_and_rows_navigate(
         assert actions.data_slice(viewer, layer) == int(order[0])
     widget.profile.sliceClicked.emit(3)
     assert actions.data_slice(viewer, layer) == 3
+
+
+def test_a_model_chosen_while_defaults_load_is_kept(
+    make_napari_viewer, qtbot, sagittal_model: Path
+) -> None:
+    widget = TriageWidget(make_napari_viewer())
+    qtbot.addWidget(widget)
+    widget.use_model_file(str(sagittal_model))  # before the default models have arrived
+    qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
+    assert [m.path for m in widget.models if m.info.task == "acl"] == [sagittal_model]

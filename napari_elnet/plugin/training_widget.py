@@ -660,16 +660,7 @@ class TrainingWidget(QWidget):
         dock, triage = self.viewer.window.add_plugin_dock_widget("napari-elnet", "ELNet triage")
         dock.show()
         dock.raise_()
-        defaults_pending = "loading" in triage.model_status.text()
         triage.use_model_file(str(path))
-        if defaults_pending:
-            # The triage widget is still loading its default models; when they arrive they
-            # replace the model list, so hand ours over again right after that (once).
-            def reapply() -> None:
-                triage.modelsChanged.disconnect(reapply)
-                triage.use_model_file(str(path))
-
-            triage.modelsChanged.connect(reapply)
         return triage
 
     # ----------------------------------------------------------------- teardown

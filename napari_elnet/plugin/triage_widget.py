@@ -66,6 +66,8 @@ class TriageWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.models: list[LoadedModel] = []
+        self.chosen_models: dict[str, LoadedModel] = {}
+        """Models the user picked (by task); they win over defaults that arrive later."""
         self.results: list[TaskResult] = []
         self.result_layers: list[Image] = []
         self.auto_device = "cpu"
@@ -104,7 +106,7 @@ class TriageWidget(QWidget):
         layout.addWidget(self.model_table)
         buttons = QHBoxLayout()
         self.defaults_button = QPushButton("Default models")
-        self.defaults_button.clicked.connect(self._start_loading_defaults)
+        self.defaults_button.clicked.connect(self.use_default_models)
         self.model_file_button = QPushButton("Model file...")
         self.model_file_button.clicked.connect(self._choose_model_file)
         buttons.addWidget(self.defaults_button)
@@ -187,10 +189,16 @@ class TriageWidget(QWidget):
         worker.start()
         self._startup_worker = worker
 
+    def use_default_models(self) -> None:
+        """Forget the model files the user picked and (re)load the shipped defaults."""
+        self.chosen_models.clear()
+        self._start_loading_defaults()
+
     def _on_defaults_loaded(self, loaded: tuple[list[LoadedModel], str]) -> None:
-        models, self.auto_device = loaded
-        self.set_models(models)
-        if not models:
+        defaults, self.auto_device = loaded
+        models = [m for m in defaults if m.info.task not in self.chosen_models]
+        self.set_models([*models, *self.chosen_models.values()])
+        if not defaults:
             self.model_status.setText("no default models ship with this build: choose a model file")
         self._update_device_note()
 
@@ -226,6 +234,7 @@ class TriageWidget(QWidget):
         except ElnetError as exc:
             show_error(str(exc))
             return
+        self.chosen_models[loaded.info.task] = loaded
         others = [m for m in self.models if m.info.task != loaded.info.task]
         self.set_models([*others, loaded])
 
