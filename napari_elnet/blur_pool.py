@@ -26,15 +26,12 @@ def blur_pool2d(x: torch.Tensor, kernel: torch.Tensor, stride: int = 2) -> torch
     Shape:
         x: (N, C, H, W); kernel: (k, k); output: (N, C, (H - k) // stride + 1, (W - k) // stride + 1).
     """
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1:]
     k = kernel.shape[-1]
     if h < k or w < k:
         raise ConfigurationError(f"BlurPool input {h}x{w} is smaller than its {k}x{k} filter")
-    # All channels share one filter: convolving (N*C) single-channel images is a plain conv,
-    # which CPU backends run faster than the equivalent depthwise (grouped) conv.
-    weight = kernel.to(x.dtype)[None, None]
-    y = F.conv2d(x.reshape(n * c, 1, h, w), weight, stride=stride)
-    return y.reshape(n, c, y.shape[-2], y.shape[-1])
+    weight = kernel.to(x.dtype).expand(c, 1, k, k)
+    return F.conv2d(x, weight, stride=stride, groups=c)
 
 
 class BlurPool2d(nn.Module):

@@ -13,6 +13,7 @@ min-max normalized over the whole volume, upsampled to the input size and summed
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
@@ -22,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_elnet.blur_pool import BlurPool2d
 from napari_elnet.errors import ConfigurationError
 from napari_elnet.model import INPUT_SIZE, ELNet
 from napari_elnet.multislice_norm import MultiSliceNorm
@@ -108,8 +108,8 @@ class FullGradHooks:
 
     Inside the block the model is in eval mode and each norm layer outputs ``x * gamma / std + b``
     with mean and std detached and ``b`` a fresh leaf that requires grad; ``biases`` holds the
-    leaves of the latest forward, in forward order. BlurPool outputs are kept but get a faster input
-    gradient (same values). On exit, even after an error, the hooks are removed, the leaves dropped
+    leaves of the latest forward, in forward order. Stride-2 convolutions (the stem) get a faster
+    input gradient (same values). On exit, even after an error, the hooks are removed, the leaves dropped
     and the training flag of every module restored.
 
     Args:
@@ -121,6 +121,7 @@ class FullGradHooks:
         self.biases: list[torch.Tensor] = []
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._modes: list[tuple[nn.Module, bool]] = []
+        self._patched: list[nn.Module] = []
 
     def __enter__(self) -> FullGradHooks:
         self._modes = [(module, module.training) for module in self.model.modules()]
@@ -129,9 +130,11 @@ class FullGradHooks:
             self._handles.append(self.model.register_forward_pre_hook(self._new_pass))
             for module in self.model.modules():
                 if isinstance(module, MultiSliceNorm):
-                    self._handles.append(module.register_forward_hook(self._freeze))
-                elif isinstance(module, BlurPool2d):
-                    self._handles.append(module.register_forward_hook(_fast_blur_adjoint))
+                    # Replace (not follow) the norm's forward: its own statistics pass is wasted work.
+                    module.forward = functools.partial(self._freeze, module)
+                    self._patched.append(module)
+                elif isinstance(module, nn.Conv2d):
+                    self._handles.append(module.register_forward_hook(_fast_stem_grad))
         except BaseException:
             self._restore()
             raise
@@ -149,6 +152,9 @@ class FullGradHooks:
         """Remove the hooks, drop the bias leaves and restore every module's training flag."""
         for handle in self._handles:
             handle.remove()
+        for module in self._patched:
+            del module.forward  # back to the class's forward
+        self._patched.clear()
         self._handles.clear()
         self.biases.clear()
         for module, training in self._modes:
@@ -159,11 +165,8 @@ class FullGradHooks:
         """Forget the bias leaves of the previous forward."""
         self.biases.clear()
 
-    def _freeze(
-        self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
-    ) -> torch.Tensor:
-        """Frozen-statistics output of one norm layer; records its implicit bias leaf."""
-        (x,) = inputs
+    def _freeze(self, module: MultiSliceNorm, x: torch.Tensor) -> torch.Tensor:
+        """Frozen-statistics forward of one norm layer; records its implicit bias leaf."""
         with torch.no_grad():
             mean, std = frozen_statistics(module, x)
             gamma = module.weight.detach()
@@ -176,11 +179,24 @@ class FullGradHooks:
         return torch.addcmul(bias, x, scale)
 
 
-class _BlurPoolAdjoint(torch.autograd.Function):
-    """Identity on a BlurPool output whose input gradient is a grouped transposed convolution.
+def polyphase_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A stride-2 k x k kernel (k odd) as a stride-1 kernel over 2x2 pixel-unshuffled input.
 
-    BlurPool2d runs its blur as a single-channel convolution over N * C images, fast forward on CPU
-    but a 3-20x slower backward than the equivalent grouped (depthwise) transposed convolution.
+    Shape:
+        weight (O, C, k, k) -> (O, 4 C, (k + 1) / 2, (k + 1) / 2).
+    """
+    o, c, k, _ = weight.shape
+    m = (k + 1) // 2
+    padded = F.pad(weight, (1, 0, 1, 0))
+    return padded.reshape(o, c, m, 2, m, 2).permute(0, 1, 3, 5, 2, 4).reshape(o, 4 * c, m, m)
+
+
+class _StemInputGrad(torch.autograd.Function):
+    """Identity on the stem convolution's output whose input gradient runs at stride 1.
+
+    The stem is a 7x7 stride-2 convolution of a single channel; its transposed convolution (the
+    input gradient) is slow on CPU. The same gradient, computed on the 2x2 pixel-unshuffled grid
+    as a stride-1 transposed convolution and shuffled back, is 2-3x faster (same values).
     """
 
     @staticmethod
@@ -188,35 +204,50 @@ class _BlurPoolAdjoint(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         x: torch.Tensor,
         y: torch.Tensor,
-        kernel: torch.Tensor,
-        stride: int,
+        weight: torch.Tensor,
+        padding: int,
     ) -> torch.Tensor:
-        ctx.save_for_backward(kernel)
-        ctx.stride = stride
-        ctx.input_size = x.shape[-2:]
+        ctx.save_for_backward(weight)
+        ctx.padding = padding
         return y.view_as(y)
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None, None]:
-        (kernel,) = ctx.saved_tensors
-        channels, k, stride = grad.shape[1], kernel.shape[-1], ctx.stride
-        sizes = zip(ctx.input_size, grad.shape[-2:], strict=True)
-        padding = tuple(n - ((m - 1) * stride + k) for n, m in sizes)
-        weight = kernel.to(grad.dtype).expand(channels, 1, k, k)
-        grad_x = F.conv_transpose2d(
-            grad, weight, stride=stride, output_padding=padding, groups=channels
-        )
-        return grad_x, None, None, None
+        (weight,) = ctx.saved_tensors
+        left = (ctx.padding + 1) // 2
+        full = F.conv_transpose2d(grad, polyphase_weight(weight.to(grad.dtype)))
+        cropped = full[:, :, left : left + grad.shape[-2], left : left + grad.shape[-1]]
+        return F.pixel_shuffle(cropped, 2), None, None, None
 
 
-def _fast_blur_adjoint(
-    module: BlurPool2d, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
-) -> torch.Tensor:
-    """The same BlurPool output, with the fast input gradient of ``_BlurPoolAdjoint``."""
+def _has_fast_input_grad(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """True for a stride-2, odd-kernel, odd-padding 'same' convolution of an even-sized input."""
+    k, p = conv.kernel_size[0], conv.padding
+    return (
+        conv.kernel_size == (k, k)
+        and k % 2 == 1
+        and conv.stride == (2, 2)
+        and isinstance(p, tuple)
+        and p == ((k - 1) // 2, (k - 1) // 2)
+        and p[0] % 2 == 1
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and x.shape[-2] % 2 == 0
+        and x.shape[-1] % 2 == 0
+    )
+
+
+def _fast_stem_grad(
+    module: nn.Conv2d, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+) -> torch.Tensor | None:
+    """The same stem output, with the fast input gradient of ``_StemInputGrad`` where it applies."""
     (x,) = inputs
-    return _BlurPoolAdjoint.apply(x, output.detach(), module.kernel, module.stride)
+    if not (x.requires_grad and _has_fast_input_grad(module, x)):
+        return None
+    weight = module.weight.detach()
+    return _StemInputGrad.apply(x, output.detach(), weight, module.padding[0])
 
 
 def frozen_statistics(module: MultiSliceNorm, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,11 +312,14 @@ def fullgrad_terms(model: ELNet, x: torch.Tensor) -> FullGradTerms:
 
 
 def _normalize(t: torch.Tensor) -> torch.Tensor:
-    """Min-max normalize over the whole tensor to [0, 1]; a constant tensor gives zeros."""
-    low, high = t.amin(), t.amax()
+    """Min-max normalize over the whole tensor to [0, 1]; a constant tensor gives zeros.
+
+    Works in place on ``t`` (a temporary of the caller's), which saves passes over large volumes.
+    """
+    low, high = torch.aminmax(t)
     if not float(high - low) > 0.0:
-        return torch.zeros_like(t)
-    return (t - low) / (high - low)
+        return t.zero_()
+    return t.sub_(low).div_(high - low)
 
 
 def _resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -305,9 +339,12 @@ def _channel_sum_normalized(contribution: torch.Tensor) -> torch.Tensor:
     Shape:
         contribution (S, C, h, w) -> (S, 1, h, w).
     """
-    magnitude = contribution.abs()
-    low, high = magnitude.amin(), magnitude.amax()
-    channel_sum = magnitude.sum(dim=1, keepdim=True)
+    channels_last = contribution.is_contiguous(memory_format=torch.channels_last)
+    # Reductions over a dense (S, h, w, C) view run several times faster than over the strided one.
+    dense = contribution.permute(0, 2, 3, 1) if channels_last else contribution.movedim(1, -1)
+    magnitude = dense.abs()
+    low, high = torch.aminmax(magnitude.reshape(-1))
+    channel_sum = magnitude.sum(dim=-1)[:, None]
     if not float(high - low) > 0.0:
         return torch.zeros_like(channel_sum)
     # sum_c (a_c - low) / (high - low), applied after the channel sum: same values, fewer ops.
