@@ -307,9 +307,9 @@ class TriageWidget(QWidget):
             _start_thread=False,
         )
         worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda results: self._on_results(results, layers))
+        worker.returned.connect(lambda results, w=worker: self._on_results(w, results, layers))
         worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
+        worker.finished.connect(lambda w=worker: self._on_finished(w))
         self.worker = worker
         self.run_button.setText("Cancel")
         self.progress.setRange(0, 2 * len(self.models))
@@ -333,14 +333,20 @@ class TriageWidget(QWidget):
 
         show_error(f"ELNet triage failed: {exc}")
 
-    def _on_finished(self) -> None:
-        if self.worker is not None and getattr(self.worker, "abort_requested", False):
-            self.progress.setFormat("cancelled")
-        self.worker = None
-        self.run_button.setText("Run")
-        self.run_button.setEnabled(bool(self.models))
+    def _release(self, worker: Any) -> None:
+        """Back to "Run" once ``worker`` (the current run) has delivered or stopped."""
+        if self.worker is worker:
+            self.worker = None
+            self.run_button.setText("Run")
+            self.run_button.setEnabled(bool(self.models))
 
-    def _on_results(self, results: list[TaskResult], layers: list[Image]) -> None:
+    def _on_finished(self, worker: Any) -> None:
+        if self.worker is worker and worker.abort_requested:
+            self.progress.setFormat("cancelled")
+        self._release(worker)
+
+    def _on_results(self, worker: Any, results: list[TaskResult], layers: list[Image]) -> None:
+        self._release(worker)
         self.results = list(results)
         self.result_layers = list(layers)
         self.heatmaps = actions.replace_heatmaps(self.viewer, self.results, layers)
