@@ -1,0 +1,328 @@
+"""Batch triage of every study under a root: a generator that yields progress and returns the report.
+
+The loader thread of a :class:`~napari_elnet.worklist.prefetch.Prefetcher` reads the next studies
+(at most ``prefetch`` waiting) while the generator runs the models on the current one, so the total
+time approaches the larger of the pure load time and the pure compute time instead of their sum.
+A study that cannot be loaded or triaged becomes a result with status ``error`` and the reason; it
+never stops the run. With ``config.report`` set the ranked report is rewritten atomically after every
+study, and the studies it already holds are skipped, so a killed run resumes where it stopped.
+Stop early by closing the generator (or setting ``cancel``): the loader thread is shut down.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Generator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from napari_elnet.device import resolve_device
+from napari_elnet.errors import ConfigurationError, ElnetError
+from napari_elnet.io.scan import FileProblem
+from napari_elnet.model_file import LoadedModel
+from napari_elnet.series import Series
+from napari_elnet.triage import TaskResult, TriageProgress, triage_steps
+from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
+from napari_elnet.worklist.loading import load_study_ref
+from napari_elnet.worklist.prefetch import Loaded, Prefetcher
+from napari_elnet.worklist.report import (
+    StudyResult,
+    TaskRow,
+    check_report_path,
+    ranked,
+    read_report,
+    without_phi,
+    write_report,
+)
+from napari_elnet.worklist.suspicion import SuspicionConfig, suspicion_score
+
+StudyLoader = Callable[[StudyRef], Sequence[Series]]
+TriageSteps = Callable[
+    [Sequence[Series], Sequence[LoadedModel], str],
+    Generator[TriageProgress, None, list[TaskResult]],
+]
+
+
+@dataclass(frozen=True)
+class WorklistConfig:
+    """Settings of a batch triage run.
+
+    Attributes:
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        prefetch: Most loaded studies waiting for the models (>= 1).
+        report: CSV or JSON report rewritten after every study (None: keep results in memory only).
+            It must lie outside the root.
+        resume: Skip the studies an existing ``report`` already holds (and keep its rows).
+        include_phi: Keep patient name, ID, study date, folders and series UIDs in the results and the
+            report.
+        suspicion: Weights of the ranking score.
+    """
+
+    device: str = "auto"
+    prefetch: int = 2
+    report: Path | None = None
+    resume: bool = True
+    include_phi: bool = False
+    suspicion: SuspicionConfig = field(default_factory=SuspicionConfig)
+
+    def __post_init__(self) -> None:
+        if self.prefetch < 1:
+            raise ConfigurationError(f"prefetch must be >= 1, got {self.prefetch}")
+        if self.report is not None:
+            object.__setattr__(self, "report", check_report_path(self.report))
+
+
+@dataclass(frozen=True)
+class WorklistProgress:
+    """Where a batch run is.
+
+    Attributes:
+        stage: ``start``, ``task`` (a model is about to run on ``study``), ``study`` (``study`` is
+            finished) or ``done``.
+        done: Studies finished, including those skipped as already reported.
+        total: All studies found.
+        skipped: Studies skipped because the report already held them.
+        errors: Studies of this run that ended with status ``error``.
+        study: Display name of the current study ("" at start and done).
+        task: Task about to run (stage ``task`` only).
+        elapsed: Seconds since the run started.
+        eta: Estimated seconds to the end (None until a study of this run has finished).
+    """
+
+    stage: str
+    done: int
+    total: int
+    skipped: int = 0
+    errors: int = 0
+    study: str = ""
+    task: str = ""
+    elapsed: float = 0.0
+    eta: float | None = None
+
+
+@dataclass(frozen=True)
+class WorklistReport:
+    """What a batch run produced.
+
+    Attributes:
+        root: The folder triaged.
+        results: Every study (including those resumed from the report), ranked by suspicion.
+        problems: Files found during discovery that could not be read.
+        skipped: Studies skipped because the report already held them.
+        cancelled: True when the run stopped before the last study.
+        elapsed: Wall time of the run (s).
+        load_seconds: Time the loader thread spent loading (s).
+        compute_seconds: Time spent running the models (s).
+        wait_seconds: Time the models waited for the loader (s).
+    """
+
+    root: Path
+    results: tuple[StudyResult, ...]
+    problems: tuple[FileProblem, ...]
+    skipped: int
+    cancelled: bool
+    elapsed: float
+    load_seconds: float
+    compute_seconds: float
+    wait_seconds: float
+
+
+@dataclass
+class _Tally:
+    """Mutable counters of a run."""
+
+    start: float
+    total: int
+    skipped: int
+    finished: int = 0
+    errors: int = 0
+    load: float = 0.0
+    compute: float = 0.0
+    wait: float = 0.0
+
+    def progress(self, stage: str, study: str = "", task: str = "") -> WorklistProgress:
+        elapsed = time.perf_counter() - self.start
+        remaining = self.total - self.skipped - self.finished
+        eta = elapsed / self.finished * remaining if self.finished else None
+        return WorklistProgress(
+            stage=stage,
+            done=self.skipped + self.finished,
+            total=self.total,
+            skipped=self.skipped,
+            errors=self.errors,
+            study=study,
+            task=task,
+            elapsed=elapsed,
+            eta=0.0 if remaining == 0 else eta,
+        )
+
+
+def worklist_steps(
+    source: str | os.PathLike[str] | Discovery,
+    models: Sequence[LoadedModel],
+    config: WorklistConfig | None = None,
+    done_ids: Collection[str] = (),
+    cancel: threading.Event | None = None,
+    loader: StudyLoader = load_study_ref,
+    steps: TriageSteps = triage_steps,
+) -> Generator[WorklistProgress, None, WorklistReport]:
+    """Triage every study under a root, yielding progress; returns the ranked report.
+
+    Args:
+        source: A root folder, or the result of :func:`discover_studies` on it.
+        models: Loaded models with distinct tasks (e.g. ``load_default_models()``).
+        config: Run settings.
+        done_ids: Study ids to skip (in addition to those in an existing report).
+        cancel: When set, the run stops after the current study.
+        loader: Reads one study (runs on the loader thread); replaceable for tests and benchmarks.
+        steps: The per-study triage generator (:func:`napari_elnet.triage.triage_steps`).
+
+    Raises:
+        ConfigurationError: No models, duplicate tasks, an unavailable device, a report inside the
+            root, or an existing report that is not a worklist report (all before any study is read).
+        NoUsableSeriesError: ``source`` is not a folder.
+    """
+    config = config or WorklistConfig()
+    discovery = source if isinstance(source, Discovery) else discover_studies(source)
+    _check_models(models)
+    resolve_device(config.device)
+    previous = _previous_results(discovery.root, config)
+    skip = set(done_ids) | {r.study_id for r in previous}
+    todo = [s for s in discovery.studies if s.study_id not in skip]
+    tally = _Tally(time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo))
+    results: list[StudyResult] = []
+    cancelled = False
+    yield tally.progress("start")
+    with Prefetcher(todo, loader, config.prefetch) as prefetcher:
+        waited = time.perf_counter()
+        for entry in prefetcher:
+            tally.wait += time.perf_counter() - waited
+            tally.load += entry.seconds
+            result = yield from _triage_one(entry, models, config, steps, tally)
+            results.append(result if config.include_phi else without_phi(result))
+            tally.finished += 1
+            tally.errors += result.status == "error"
+            if config.report is not None:
+                write_report(config.report, [*previous, *results], config.include_phi)
+            yield tally.progress("study", result.study)
+            if cancel is not None and cancel.is_set() and tally.finished < len(todo):
+                cancelled = True
+                break
+            waited = time.perf_counter()
+    yield tally.progress("done")
+    return WorklistReport(
+        root=discovery.root,
+        results=tuple(ranked([*previous, *results])),
+        problems=discovery.problems,
+        skipped=tally.skipped,
+        cancelled=cancelled,
+        elapsed=time.perf_counter() - tally.start,
+        load_seconds=tally.load,
+        compute_seconds=tally.compute,
+        wait_seconds=tally.wait,
+    )
+
+
+def run_worklist(
+    source: str | os.PathLike[str] | Discovery,
+    models: Sequence[LoadedModel],
+    config: WorklistConfig | None = None,
+    on_progress: Callable[[WorklistProgress], None] | None = None,
+) -> WorklistReport:
+    """Run :func:`worklist_steps` to the end, passing each progress to ``on_progress``."""
+    generator = worklist_steps(source, models, config)
+    while True:
+        try:
+            progress = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(progress)
+
+
+def _check_models(models: Sequence[LoadedModel]) -> None:
+    """At least one model, one per task."""
+    if not models:
+        raise ConfigurationError("no models to run: give at least one model")
+    tasks = [m.info.task for m in models]
+    if len(set(tasks)) != len(tasks):
+        raise ConfigurationError(f"each task needs exactly one model, got tasks {tasks}")
+
+
+def _previous_results(root: Path, config: WorklistConfig) -> list[StudyResult]:
+    """The studies of an existing report to resume from (the report must lie outside the root)."""
+    if config.report is None:
+        return []
+    from napari_elnet.outputs import ensure_outside_inputs
+
+    ensure_outside_inputs(config.report, [root])
+    return read_report(config.report) if config.resume else []
+
+
+def _triage_one(
+    entry: Loaded[StudyRef, Sequence[Series]],
+    models: Sequence[LoadedModel],
+    config: WorklistConfig,
+    steps: TriageSteps,
+    tally: _Tally,
+) -> Generator[WorklistProgress, None, StudyResult]:
+    """Run the models on one loaded study; any failure becomes an ``error`` result."""
+    ref = entry.item
+    start = time.perf_counter()
+    base = StudyResult(
+        study_id=ref.study_id, study=ref.name, status="error", phi=ref.phi, folders=ref.folders
+    )
+    if entry.error is not None or not entry.value:
+        error = entry.error or ElnetError(f"study {ref.name}: no image series")
+        return _failed(base, error, entry.seconds)
+    try:
+        generator = steps(entry.value, models, config.device)
+        while True:
+            try:
+                progress = next(generator)
+            except StopIteration as stop:
+                task_results: list[TaskResult] = stop.value
+                break
+            if progress.stage == "prepare":
+                yield tally.progress("task", ref.name, progress.task)
+    except Exception as exc:  # one study's failure must not stop the worklist
+        return _failed(base, exc, entry.seconds + time.perf_counter() - start)
+    finally:
+        tally.compute += time.perf_counter() - start
+    rows = tuple(_task_row(r) for r in task_results)
+    score = suspicion_score(((r.task, r.probability, r.threshold) for r in rows), config.suspicion)
+    return StudyResult(
+        study_id=ref.study_id,
+        study=ref.name,
+        status="ok",
+        suspicion=score,
+        tasks=rows,
+        phi=ref.phi,
+        folders=ref.folders,
+        seconds=entry.seconds + time.perf_counter() - start,
+    )
+
+
+def _failed(base: StudyResult, error: BaseException, seconds: float) -> StudyResult:
+    """``base`` with the error's reason."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    reason = message if isinstance(error, ElnetError) else f"{type(error).__name__}: {message}"
+    return replace(base, reason=reason, seconds=seconds)
+
+
+def _task_row(result: TaskResult) -> TaskRow:
+    """The report row of one TaskResult (without its heatmap)."""
+    return TaskRow(
+        task=result.task,
+        probability=float(result.probability),
+        decision=bool(result.decision),
+        threshold=float(result.threshold),
+        top_slice=int(result.top_slice),
+        plane=result.plane,
+        series=result.series_name,
+        model=result.model_identity,
+        series_uid=result.series_uid,
+        warnings=tuple(result.warnings),
+    )

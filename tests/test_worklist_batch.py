@@ -1,0 +1,244 @@
+"""Batch triage: results per task ranked by suspicion, resume, error rows, PHI, outputs, prefetch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_data import single_thread
+from test_worklist_factory import PATIENT_ID, PATIENT_NAME, make_models, write_dicom_study
+
+from napari_elnet.errors import ConfigurationError
+from napari_elnet.model_file import LoadedModel
+from napari_elnet.series import Series
+from napari_elnet.triage import TaskResult, TriageProgress
+from napari_elnet.worklist import (
+    StudyRef,
+    WorklistConfig,
+    WorklistProgress,
+    WorklistReport,
+    discover_studies,
+    load_study_ref,
+    read_report,
+    run_worklist,
+    worklist_steps,
+)
+
+one_thread = pytest.fixture(single_thread, autouse=True)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> list[LoadedModel]:
+    folder = tmp_path_factory.mktemp("models")
+    return make_models(folder, [("acl", "axial"), ("abnormal", "axial")])
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """Three tiny axial studies (one with a bright square) and nothing else."""
+    folder = tmp_path / "root"
+    for i in range(3):
+        write_dicom_study(
+            folder / f"case{i}", f"1.2.826.0.1.3680043.8.498.{200 + i}", accession=f"ACC{i}"
+        )
+    return folder
+
+
+def _run(source: object, models: Sequence[LoadedModel], **kwargs: object) -> WorklistReport:
+    config_fields = {k: kwargs.pop(k) for k in list(kwargs) if k in WorklistConfig.__annotations__}
+    generator = worklist_steps(
+        source, models, WorklistConfig(device="cpu", **config_fields), **kwargs
+    )  # type: ignore[arg-type]
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _listing(folder: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_every_model_runs_on_every_study_ranked_by_suspicion(
+    root: Path, models: list[LoadedModel]
+) -> None:
+    progress: list[WorklistProgress] = []
+    report = run_worklist(root, models, WorklistConfig(device="cpu"), progress.append)
+    assert len(report.results) == 3
+    assert all(r.status == "ok" for r in report.results)
+    for result in report.results:
+        assert [t.task for t in result.tasks] == ["acl", "abnormal"]
+        assert all(0.0 <= t.probability <= 1.0 for t in result.tasks)
+        assert all(0 <= t.top_slice < 3 for t in result.tasks)
+        assert all(t.series == "1: AXIAL (axial)" for t in result.tasks)
+        assert all(t.model.startswith(f"{t.task}/axial ") for t in result.tasks)
+    scores = [r.suspicion for r in report.results]
+    assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    assert progress[0].stage == "start" and progress[-1].stage == "done"
+    assert [p.done for p in progress if p.stage == "study"] == [1, 2, 3]
+    assert [p.task for p in progress if p.stage == "task"][:2] == ["acl", "abnormal"]
+    assert progress[-1].eta == 0.0 and progress[-1].elapsed > 0
+
+
+def test_resume_skips_studies_already_in_the_report(
+    root: Path, models: list[LoadedModel], tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "report.csv"
+    studies = discover_studies(root).studies
+    first = _run(root, models, report=out, done_ids={studies[2].study_id})
+    assert [r.study for r in first.results] != []
+    assert sorted(r.study for r in read_report(out)) == ["ACC0", "ACC1"]
+    loaded: list[str] = []
+
+    def loader(ref: StudyRef) -> list[Series]:
+        loaded.append(ref.name)
+        return load_study_ref(ref)
+
+    second = _run(root, models, report=out, loader=loader)
+    assert loaded == ["ACC2"]
+    assert second.skipped == 2
+    assert sorted(r.study for r in second.results) == ["ACC0", "ACC1", "ACC2"]
+    assert sorted(r.study for r in read_report(out)) == ["ACC0", "ACC1", "ACC2"]
+
+
+def test_a_failing_study_is_an_error_row_not_a_crash(
+    root: Path, models: list[LoadedModel], tmp_path: Path
+) -> None:
+    for path in (root / "case1").iterdir():
+        path.write_bytes(path.read_bytes()[:-1000])  # headers kept, pixel data cut short
+    out = tmp_path / "report.json"
+    report = _run(root, models, report=out)
+    statuses = {r.study: r.status for r in report.results}
+    assert statuses == {"ACC0": "ok", "ACC1": "error", "ACC2": "ok"}
+    failed = report.results[-1]
+    assert failed.study == "ACC1" and failed.suspicion is None and failed.tasks == ()
+    assert failed.reason.startswith("study ACC1: no usable image series")
+    assert [r.status for r in read_report(out)] == ["ok", "ok", "error"]
+
+
+def test_compute_errors_are_rows_too(root: Path, models: list[LoadedModel]) -> None:
+    def broken(series: Sequence[Series], models: Sequence[LoadedModel], device: str) -> Generator:
+        yield TriageProgress("acl", "prepare", 0, 1)
+        raise RuntimeError("out of memory")
+
+    report = _run(root, models, steps=broken)
+    assert {r.reason for r in report.results} == {"RuntimeError: out of memory"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_patient_data_only_with_include_phi(
+    root: Path, models: list[LoadedModel], tmp_path: Path, suffix: str
+) -> None:
+    plain = tmp_path / f"plain{suffix}"
+    report = _run(root, models, report=plain)
+    text = plain.read_text()
+    for secret in (PATIENT_NAME, PATIENT_ID, "case0", "1.2.826.0.1.3680043.8.498.200"):
+        assert secret not in text
+    assert all(r.phi.patient_name == "" for r in report.results)
+    with_phi = tmp_path / f"phi{suffix}"
+    report = _run(root, models, report=with_phi, include_phi=True)
+    text = with_phi.read_text()
+    assert PATIENT_NAME in text and PATIENT_ID in text and "case0" in text
+    assert {r.phi.patient_id for r in report.results} == {PATIENT_ID}
+
+
+def test_report_inside_root_is_refused_and_root_is_untouched(
+    root: Path, models: list[LoadedModel], tmp_path: Path
+) -> None:
+    before = _listing(root)
+    with pytest.raises(ConfigurationError, match="inside the input folder"):
+        _run(root, models, report=root / "case0" / "report.csv")
+    _run(root, models, report=tmp_path / "outside.csv")
+    assert _listing(root) == before
+
+
+def test_unknown_report_suffix_and_bad_settings_are_refused(models: list[LoadedModel]) -> None:
+    with pytest.raises(ConfigurationError, match=r"suffix must be one of \('.csv', '.json'\)"):
+        WorklistConfig(report=Path("report.txt"))
+    with pytest.raises(ConfigurationError, match="prefetch must be >= 1, got 0"):
+        WorklistConfig(prefetch=0)
+
+
+def test_no_models_or_duplicate_tasks_are_refused(root: Path, models: list[LoadedModel]) -> None:
+    with pytest.raises(ConfigurationError, match="no models"):
+        _run(root, [])
+    with pytest.raises(ConfigurationError, match=r"exactly one model, got tasks \['acl', 'acl'\]"):
+        _run(root, [models[0], models[0]])
+
+
+def _fake_task(series: Sequence[Series]) -> TaskResult:
+    size = series[0].shape
+    return TaskResult(
+        task="acl",
+        plane="axial",
+        probability=float(series[0].array.mean()),
+        score=0.0,
+        threshold=0.5,
+        heatmap=np.zeros(size, np.float32),
+        relevance=np.zeros(size[0]),
+        top_slice=0,
+        peak=(0, 0, 0),
+        series_index=0,
+        series_name=series[0].name,
+        series_uid="",
+        model_identity="fake",
+        completeness_residual=0.0,
+    )
+
+
+def test_prefetch_overlaps_loading_with_compute(tmp_path: Path, models: list[LoadedModel]) -> None:
+    root = tmp_path / "root"
+    for i in range(6):
+        write_dicom_study(root / f"s{i}", f"1.2.826.0.1.3680043.8.498.{300 + i}", accession=f"A{i}")
+    delay = 0.12
+    values = {f"A{i}": i / 10 for i in range(6)}
+
+    def slow_load(ref: StudyRef) -> list[Series]:
+        time.sleep(delay)
+        return [Series(np.full((3, 4, 4), values[ref.name], np.float32))]
+
+    def slow_compute(
+        series: Sequence[Series], models: Sequence[LoadedModel], device: str
+    ) -> Generator:
+        yield TriageProgress("acl", "prepare", 0, 1)
+        time.sleep(delay)
+        return [_fake_task(series)]
+
+    discovery = discover_studies(root)
+    start = time.perf_counter()
+    report = _run(discovery, models, loader=slow_load, steps=slow_compute, prefetch=2)
+    elapsed = time.perf_counter() - start
+    serial = 2 * 6 * delay
+    assert elapsed < 0.8 * serial, f"{elapsed:.2f} s is not clearly below the serial {serial:.2f} s"
+    assert [r.study for r in report.results] == [f"A{i}" for i in range(5, -1, -1)]
+    assert report.compute_seconds >= 6 * delay
+    assert report.load_seconds >= 6 * delay
+
+
+def test_closing_the_generator_stops_the_loader(root: Path, models: list[LoadedModel]) -> None:
+    before = {t.name for t in threading.enumerate()}
+    generator = worklist_steps(root, models, WorklistConfig(device="cpu", prefetch=1))
+    for progress in generator:
+        if progress.stage == "study":
+            break
+    generator.close()
+    assert "worklist-prefetch" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_cancel_event_stops_after_the_current_study(root: Path, models: list[LoadedModel]) -> None:
+    cancel = threading.Event()
+    generator = worklist_steps(root, models, WorklistConfig(device="cpu"), cancel=cancel)
+    cancel.set()
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            report: WorklistReport = stop.value
+            break
+    assert report.cancelled is True
+    assert len(report.results) == 1
