@@ -1,4 +1,4 @@
-"""Command line interface: ``napari-elnet info|predict|train|evaluate|phantom ...``.
+"""Command line interface: ``napari-elnet info|predict|triage|train|evaluate|phantom ...``.
 
 Exit status 0 on success, 2 on unusable input (with a one-line reason on stderr).
 """
@@ -316,6 +316,159 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _clock(seconds: float | None) -> str:
+    """``mm:ss`` (``hh:mm:ss`` past an hour), ``--:--`` when unknown."""
+    if seconds is None or math.isnan(seconds):
+        return "--:--"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    text = f"{rest // 60:02d}:{rest % 60:02d}"
+    return f"{hours}:{text}" if hours else text
+
+
+class WorklistBar:
+    """Plain-text progress of a worklist run on a stream: studies done, rate and ETA."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, interval: float = 0.2) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.last_write = 0.0
+        self.length = 0
+
+    def update(self, progress: Any) -> None:
+        """Show one :class:`~napari_elnet.worklist.WorklistProgress`."""
+        now = time.monotonic()
+        if now - self.last_write < self.interval and progress.stage not in ("study", "done"):
+            return
+        self.last_write = now
+        filled = round(self.WIDTH * progress.done / max(progress.total, 1))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        run = progress.done - progress.skipped
+        rate = 60.0 * run / progress.elapsed if progress.elapsed > 0 and run else 0.0
+        current = f"{progress.study} {progress.task}".strip() if progress.stage == "task" else ""
+        parts = [f"[{bar}] {progress.done}/{progress.total} studies"]
+        if current:
+            parts.append(current)
+        parts.append(f"{progress.errors} error(s)")
+        parts.append(f"{rate:.1f} studies/min")
+        parts.append(f"elapsed {_clock(progress.elapsed)}")
+        parts.append(f"ETA {_clock(progress.eta)}")
+        line = " | ".join(parts)
+        self.stream.write("\r" + line.ljust(self.length))
+        self.length = len(line)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the line."""
+        if self.length:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _triage_table(report: Any, top: int, include_phi: bool) -> str:
+    """The ranked worklist: one line per study, the probability per task (``*`` = positive)."""
+    tasks: list[str] = []
+    for result in report.results:
+        tasks.extend(t.task for t in result.tasks if t.task not in tasks)
+    header = ["#", "study", "suspicion", *tasks, "status"]
+    if include_phi:
+        header[2:2] = ["patient id", "patient name"]
+    rows = []
+    for rank, result in enumerate(report.results[:top], start=1):
+        by_task = {t.task: t for t in result.tasks}
+        cells: list[object] = [rank, result.study]
+        if include_phi:
+            cells.extend([result.phi.patient_id or "-", result.phi.patient_name or "-"])
+        cells.append("-" if result.suspicion is None else f"{result.suspicion:.3f}")
+        for task in tasks:
+            row = by_task.get(task)
+            cells.append(
+                "-" if row is None else f"{row.probability:.3f}{'*' if row.decision else ''}"
+            )
+        cells.append(result.status if result.status == "ok" else f"error: {result.reason}")
+        rows.append(cells)
+    return _table(rows, header)
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    """Triage every study under a folder and write the ranked worklist report."""
+    from napari_elnet.defaults import load_default_models
+    from napari_elnet.model_file import load_model
+    from napari_elnet.outputs import ensure_outside_inputs
+    from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
+
+    config = WorklistConfig(
+        device=args.device,
+        prefetch=args.prefetch,
+        report=Path(args.out),
+        resume=not args.restart,
+        include_phi=args.include_phi,
+    )
+    ensure_outside_inputs(args.out, [args.root])  # refuse before any work is done
+    models = [load_model(p) for p in args.model] if args.model else load_default_models()
+    if not models:
+        raise ElnetError("no model given and no default models ship with this build (use --model)")
+    discovery = discover_studies(args.root)
+    for problem in discovery.problems:
+        where = (
+            problem.path.relative_to(discovery.root)
+            if problem.path.is_relative_to(discovery.root)
+            else problem.path
+        )
+        sys.stderr.write(f"warning: skipped {where}: {problem.reason}\n")
+    if not discovery.studies:
+        raise ElnetError(f"{discovery.root}: no DICOM or .npy studies found")
+    sys.stderr.write(
+        f"{len(discovery.studies)} studies, {len(models)} model(s): "
+        f"{', '.join(m.info.task for m in models)}\n"
+    )
+    bar = WorklistBar(sys.stderr)
+    report = run_worklist(discovery, models, config, bar.update)
+    bar.finish()
+    print(_triage_table(report, args.top, args.include_phi))
+    shown = min(args.top, len(report.results))
+    errors = sum(r.status == "error" for r in report.results)
+    run = len(report.results) - report.skipped
+    rate = 60.0 * run / report.elapsed if report.elapsed > 0 and run else 0.0
+    print(
+        f"{shown} of {len(report.results)} studies shown; {errors} could not be triaged; "
+        f"{report.skipped} already in the report; {rate:.1f} studies/min; report: {config.report}"
+    )
+    return EXIT_OK
+
+
+def _add_triage_command(sub: Any) -> None:
+    """The ``triage`` sub-command (batch worklist)."""
+    triage = sub.add_parser(
+        "triage", help="rank every study under a folder by suspicion (worklist report)"
+    )
+    triage.add_argument("root", help="folder of DICOM studies (any layout) or an MRNet root")
+    triage.add_argument(
+        "--out", required=True, metavar="REPORT", help="report to write (.csv or .json)"
+    )
+    triage.add_argument(
+        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
+    )
+    triage.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    triage.add_argument(
+        "--include-phi",
+        action="store_true",
+        help="write patient name/ID, study date, folders and series UIDs to the report",
+    )
+    triage.add_argument(
+        "--prefetch", type=int, default=2, metavar="N", help="studies loaded ahead (default 2)"
+    )
+    triage.add_argument("--top", type=int, default=20, metavar="N", help="rows shown (default 20)")
+    triage.add_argument(
+        "--restart",
+        action="store_true",
+        help="triage every study again instead of skipping those already in the report",
+    )
+    triage.set_defaults(handler=cmd_triage)
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -426,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--heatmaps", metavar="DIR", help="write each task's heatmap as .npy to DIR"
     )
     predict.set_defaults(handler=cmd_predict)
+    _add_triage_command(sub)
     _add_training_commands(sub)
     return parser
 
