@@ -130,6 +130,14 @@ def test_compute_errors_are_rows_too(root: Path, models: list[LoadedModel]) -> N
     assert {r.reason for r in report.results} == {"RuntimeError: out of memory"}
 
 
+def test_file_errors_name_the_file_not_its_folders(root: Path, models: list[LoadedModel]) -> None:
+    def unreadable(ref: StudyRef) -> list[Series]:
+        raise PermissionError(13, "Permission denied", str(root / "Doe_Jane" / "IM0001.dcm"))
+
+    report = _run(root, models, loader=unreadable)
+    assert {r.reason for r in report.results} == {"PermissionError: Permission denied: IM0001.dcm"}
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 def test_patient_data_only_with_include_phi(
     root: Path, models: list[LoadedModel], tmp_path: Path, suffix: str
@@ -221,13 +229,12 @@ def test_prefetch_overlaps_loading_with_compute(tmp_path: Path, models: list[Loa
 
 
 def test_closing_the_generator_stops_the_loader(root: Path, models: list[LoadedModel]) -> None:
-    before = {t.name for t in threading.enumerate()}
     generator = worklist_steps(root, models, WorklistConfig(device="cpu", prefetch=1))
     for progress in generator:
         if progress.stage == "study":
             break
     generator.close()
-    assert "worklist-prefetch" not in {t.name for t in threading.enumerate()} - before
+    assert "worklist-prefetch" not in {t.name for t in threading.enumerate() if t.is_alive()}
 
 
 def test_cancel_event_stops_after_the_current_study(root: Path, models: list[LoadedModel]) -> None:

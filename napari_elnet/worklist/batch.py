@@ -307,7 +307,10 @@ def _triage_one(
 
 def _failed(base: StudyResult, error: BaseException, seconds: float) -> StudyResult:
     """``base`` with the error's reason."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, OSError) and error.filename:  # name the file, not its folders (PHI)
+        message = f"{error.strerror or 'cannot read'}: {Path(str(error.filename)).name}"
+    else:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     reason = message if isinstance(error, ElnetError) else f"{type(error).__name__}: {message}"
     return replace(base, reason=reason, seconds=seconds)
 

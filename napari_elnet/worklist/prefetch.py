@@ -68,7 +68,12 @@ class Prefetcher(Generic[T, V]):
             self._started = True
             self._thread.start()
         while True:
-            entry = self._queue.get()
+            try:
+                entry = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._thread.is_alive() or not self._queue.empty():
+                    continue
+                return  # stopped by close() before the end of the items
             if isinstance(entry, _End):
                 return
             yield entry
