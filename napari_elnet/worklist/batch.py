@@ -89,6 +89,8 @@ class WorklistProgress:
         task: Task about to run (stage ``task`` only).
         elapsed: Seconds since the run started.
         eta: Estimated seconds to the end (None until a study of this run has finished).
+        result: The finished study's result (stage ``study`` only; without PHI unless
+            ``include_phi``), so a caller can show results as they arrive.
     """
 
     stage: str
@@ -100,6 +102,7 @@ class WorklistProgress:
     task: str = ""
     elapsed: float = 0.0
     eta: float | None = None
+    result: StudyResult | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,9 @@ class _Tally:
     compute: float = 0.0
     wait: float = 0.0
 
-    def progress(self, stage: str, study: str = "", task: str = "") -> WorklistProgress:
+    def progress(
+        self, stage: str, study: str = "", task: str = "", result: StudyResult | None = None
+    ) -> WorklistProgress:
         elapsed = time.perf_counter() - self.start
         remaining = self.total - self.skipped - self.finished
         eta = elapsed / self.finished * remaining if self.finished else None
@@ -156,6 +161,7 @@ class _Tally:
             task=task,
             elapsed=elapsed,
             eta=0.0 if remaining == 0 else eta,
+            result=result,
         )
 
 
@@ -206,7 +212,7 @@ def worklist_steps(
             tally.errors += result.status == "error"
             if config.report is not None:
                 write_report(config.report, [*previous, *results], config.include_phi)
-            yield tally.progress("study", result.study)
+            yield tally.progress("study", result.study, result=results[-1])
             if cancel is not None and cancel.is_set() and tally.finished < len(todo):
                 cancelled = True
                 break

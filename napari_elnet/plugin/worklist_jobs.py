@@ -1,0 +1,121 @@
+"""Worker side of the "ELNet worklist" widget: the batch run and the opening of one study.
+
+Both are generators run by napari thread workers. They never touch a Qt widget: the widget connects
+their ``yielded`` and ``returned`` signals and does everything visible on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Collection, Generator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.series import Series
+    from napari_elnet.triage import TaskResult
+    from napari_elnet.worklist import Discovery, StudyRef, WorklistProgress, WorklistReport
+
+
+@dataclass(frozen=True)
+class OpenedStudy:
+    """A study loaded and triaged again for display (with its heatmaps, which the worklist drops).
+
+    Attributes:
+        ref: The study.
+        series: Its series, in display order.
+        results: One result per model, in model order; ``series_index`` points into ``series``.
+    """
+
+    ref: StudyRef
+    series: list[Series]
+    results: list[TaskResult]
+
+
+def warm_up() -> tuple[list[LoadedModel], str]:
+    """Import the worklist core, load the default models, resolve ``auto`` (runs in a worker).
+
+    Returns:
+        The default models (possibly none) and the device type ``auto`` resolves to.
+    """
+    import napari_elnet.worklist  # noqa: F401  (torch and friends, off the GUI thread)
+    from napari_elnet.defaults import load_default_models
+    from napari_elnet.device import resolve_device
+
+    return load_default_models(), resolve_device("auto").type
+
+
+def worklist_run(
+    root: Path,
+    models: Sequence[LoadedModel],
+    device: str,
+    done_ids: Collection[str],
+    cancel: threading.Event,
+) -> Generator[Discovery | WorklistProgress, None, WorklistReport | None]:
+    """Discover the studies under ``root``, then triage them; yields the Discovery, then progress.
+
+    Runs on a worker thread, so it must not touch any Qt widget. When ``cancel`` is set, the run
+    stops at its next step (before the next model or study), shuts the loader thread down and
+    returns None; every study finished so far has already been yielded with its result.
+
+    Args:
+        root: The folder of studies (read only; nothing is written there).
+        models: One model per task.
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        done_ids: Study ids already shown (a continued run skips them).
+        cancel: Set by the widget to stop.
+
+    Returns:
+        The ranked report of a run that reached its end, None for a stopped run.
+    """
+    from napari_elnet.worklist import WorklistConfig, discover_studies, worklist_steps
+
+    discovery = discover_studies(root)
+    yield discovery
+    steps = worklist_steps(discovery, models, WorklistConfig(device=device), done_ids=done_ids)
+    try:
+        while True:
+            if cancel.is_set():
+                return None
+            try:
+                progress = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield progress
+    finally:
+        steps.close()
+
+
+def open_study_run(
+    ref: StudyRef, models: Sequence[LoadedModel], device: str
+) -> Generator[str, None, OpenedStudy]:
+    """Load one study and triage it again to get its heatmaps; yields what it is doing.
+
+    Runs on a worker thread, so it must not touch any Qt widget. The models are copied first: the
+    explanation hooks a model, and a worklist run may be using the same models at the same time.
+    """
+    from napari_elnet.triage import triage_steps
+    from napari_elnet.worklist import load_study_ref
+
+    yield f"loading {ref.name}"
+    series = load_study_ref(ref)
+    private = [replace(m, model=copy.deepcopy(m.model)) for m in models]
+    steps = triage_steps(series, private, device)
+    while True:
+        try:
+            progress = next(steps)
+        except StopIteration as stop:
+            return OpenedStudy(ref, series, list(stop.value))
+        yield f"{ref.name}: {progress.task} {progress.stage}".strip()
+
+
+def most_suspicious(results: Sequence[TaskResult]) -> int:
+    """Index of the task that weighs most in the study's suspicion score (first on ties)."""
+    from napari_elnet.worklist import SuspicionConfig, calibrated
+
+    weights = SuspicionConfig()
+    scores = [weights.weight(r.task) * calibrated(r.probability, r.threshold) for r in results]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
