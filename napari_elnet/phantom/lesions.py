@@ -31,12 +31,13 @@ class Lesion:
 def acl_tear(labels: np.ndarray, grid: Grid, parts: KneeParts, rng: np.random.Generator) -> Lesion:
     """Full-thickness mid-substance tear: a gap in the ligament filled with edema and fluid."""
     acl = parts.acl
-    start = float(rng.uniform(0.25, 0.4))
-    gap = Capsule(acl.a, acl.b, acl.radius * 2.4, (start, start + float(rng.uniform(0.35, 0.5))))
+    start = float(rng.uniform(0.2, 0.35))
+    gap = Capsule(acl.a, acl.b, acl.radius * 2.6, (start, start + float(rng.uniform(0.4, 0.55))))
     mask = np.zeros(grid.shape, bool)
     allowed = (Tissue.LIGAMENT, Tissue.FAT, Tissue.FLUID)
     paint(labels, grid, gap, Tissue.EDEMA, parts.femur_pose, only=allowed, mask=mask)
-    core = Capsule(acl.a, acl.b, acl.radius * 0.9, gap.t_range)
+    # Haemarthrosis-like fluid in the torn ligament's bed.
+    core = Capsule(acl.a, acl.b, acl.radius * 1.6, gap.t_range)
     paint(labels, grid, core, Tissue.FLUID, parts.femur_pose, only=(Tissue.EDEMA,))
     return Lesion("acl_tear", mask)
 
@@ -69,6 +70,15 @@ def meniscal_tear(
     labels[box][inside] = Tissue.FLUID
     mask = np.zeros(grid.shape, bool)
     mask[box] = inside
+    # A parameniscal cyst at the torn horn's periphery: the common secondary sign of a tear.
+    cx, cy = wedge.center
+    rim = wedge.r_out + 2.5 * parts.scale
+    cyst = Ellipsoid(
+        (cx + rim * np.cos(horn), cy + rim * np.sin(horn), wedge.z_base + wedge.height * 0.6),
+        (5.0 * parts.scale, 4.0 * parts.scale, 3.5 * parts.scale),
+    )
+    soft = (Tissue.FAT, Tissue.MUSCLE, Tissue.LIGAMENT, Tissue.MENISCUS)
+    paint(labels, grid, cyst, Tissue.FLUID, only=soft, mask=mask)
     return Lesion("meniscal_tear", mask)
 
 
