@@ -1,0 +1,95 @@
+"""Take the user guide's screenshots in real napari windows (run under xvfb-run).
+
+Usage: ``xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [KNEE_DIR]``
+
+Writes ``docs/images/triage-phantom.png``, ``triage-real-knee.png`` (when the real knee folder
+exists) and ``training-mid-run.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+from napari_elnet.phantom import PhantomConfig, write_mrnet
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGES = ROOT / "docs" / "images"
+KNEE = ROOT.parent / "shared" / "data" / "knee_dess_sagittal"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> bool:
+    """Process Qt events until ``condition()`` holds or ``timeout`` seconds pass."""
+    app = QApplication.instance()
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        app.processEvents()
+        time.sleep(0.01)
+    return True
+
+
+def viewer_with(widget_name: str) -> tuple[napari.Viewer, object]:
+    """A 1600 x 1000 viewer with one of our dock widgets."""
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-elnet", widget_name)
+    return viewer, widget
+
+
+def triage_shot(open_study: Callable[[napari.Viewer], object], path: Path) -> None:
+    """Open a study, triage it with the default models, screenshot the window."""
+    viewer, widget = viewer_with("ELNet triage")
+    open_study(viewer)
+    wait_for(lambda: "loading" not in widget.model_status.text())
+    widget.run()
+    wait_for(lambda: widget.worker is None and bool(widget.results))
+    wait_for(lambda: False, 0.5)
+    viewer.screenshot(str(path), canvas_only=False)
+    print(f"wrote {path}: " + ", ".join(f"{r.task} {r.probability:.2f}" for r in widget.results))
+    viewer.close()
+
+
+def training_shot(path: Path) -> None:
+    """The training widget mid-run on a small phantom data set."""
+    data = Path(tempfile.mkdtemp(prefix="elnet-shot-")) / "phantom"
+    write_mrnet(data, 40, seed=77, config=PhantomConfig(matrix=(256, 256), slices=(17, 24)))
+    viewer, widget = viewer_with("ELNet training")
+    viewer.open_sample("napari-elnet", "knee_phantom")
+    widget.set_data_folder(str(data))
+    widget.k_spin.setValue(2)
+    widget.epochs_spin.setValue(6)
+    widget.lr_spin.setValue(1e-3)
+    widget.start()
+    wait_for(lambda: widget.outcome is not None or len(widget.curve.auc_points) >= 3, 600)
+    wait_for(lambda: False, 0.3)
+    viewer.screenshot(str(path), canvas_only=False)
+    print(f"wrote {path}")
+    widget.stop()
+    wait_for(lambda: not widget.running, 60)
+    viewer.close()
+
+
+def main() -> int:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    knee = Path(sys.argv[1]) if len(sys.argv) > 1 else KNEE
+    triage_shot(
+        lambda v: v.open_sample("napari-elnet", "knee_phantom"), IMAGES / "triage-phantom.png"
+    )
+    if knee.is_dir():
+        triage_shot(
+            lambda v: v.open(str(knee), plugin="napari-elnet"), IMAGES / "triage-real-knee.png"
+        )
+    training_shot(IMAGES / "training-mid-run.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
