@@ -60,8 +60,8 @@ class TrainConfig:
     Attributes:
         task, plane: Label and plane to train on.
         k, norm, blur, dropout: ELNet architecture (paper: k=4, blur 5).
-        lr: Adam learning rate; the paper used 1e-5..3e-5 (default 2e-5, the middle). Small
-            synthetic data sets (phantoms) learn in few epochs only with ~1e-3.
+        lr: Adam learning rate; the paper used 1e-5..3e-5 (default 2e-5, the middle). The
+            phantom demonstration models use 1e-4 (at 1e-3 they collapsed to a constant output).
         weight_decay: Adam L2 penalty (0: the paper mentions none).
         epochs: Total number of epochs (paper: 200), also when resuming.
         seed: Seed of the weight initialization and of every random choice of the run.
