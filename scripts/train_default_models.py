@@ -96,13 +96,17 @@ def main() -> int:
             device="cpu",
         )
         began = time.perf_counter()
+        checkpoint = work / name
+        # A checkpoint in the work folder (from an earlier, shorter run) is continued, not redone.
+        resume = checkpoint if checkpoint.exists() else None
         result = train(
             config,
             open_dataset(train_root, task, plane, "train"),
-            work / name,
+            checkpoint,
             open_dataset(train_root, task, plane, "valid"),
             callback=progress(task),
             source="napari-elnet knee phantom (MRNet layout)",
+            resume=resume,
         )
         seconds = time.perf_counter() - began
         loaded = load_model(result.path)
