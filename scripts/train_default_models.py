@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "napari_elnet" / "default_models"
 METRICS = ROOT / "docs" / "default-models-metrics.json"
 RECIPES = (
-    ("acl", "axial", "layer", "acl_axial.pt"),
     ("meniscus", "coronal", "contrast", "meniscus_coronal.pt"),
+    ("acl", "axial", "layer", "acl_axial.pt"),
     ("abnormal", "axial", "layer", "abnormal_axial.pt"),
 )
 TRAIN_SEED, TEST_SEED = 1000, 2000
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--n-train", type=int, default=300, help="phantom studies for train+valid")
     parser.add_argument("--n-test", type=int, default=100, help="held-out phantom studies")
-    parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--only", nargs="*", help="train only these tasks")
     args = parser.parse_args()

@@ -53,8 +53,8 @@ def meniscal_tear(
     side = "medial" if rng.random() < 0.7 else "lateral"
     wedge = parts.menisci[side]
     horn = np.pi / 2 if rng.random() < 0.75 else -np.pi / 2  # +y posterior horn, -y anterior
-    half_arc = np.deg2rad(float(rng.uniform(40, 60)))
-    width = 1.8 * parts.scale
+    half_arc = np.deg2rad(float(rng.uniform(45, 65)))
+    width = 2.5 * parts.scale
     vertical = rng.random() < 0.5
     level = wedge.z_base + wedge.height * float(rng.uniform(0.35, 0.6))
     radius = wedge.r_in + (wedge.r_out - wedge.r_in) * float(rng.uniform(0.35, 0.6))
@@ -72,12 +72,13 @@ def meniscal_tear(
     mask[box] = inside
     # A parameniscal cyst at the torn horn's periphery: the common secondary sign of a tear.
     cx, cy = wedge.center
-    rim = wedge.r_out + 2.5 * parts.scale
+    rim = wedge.r_out + 4.0 * parts.scale
+    size = float(rng.uniform(6.0, 8.0)) * parts.scale
     cyst = Ellipsoid(
         (cx + rim * np.cos(horn), cy + rim * np.sin(horn), wedge.z_base + wedge.height * 0.6),
-        (5.0 * parts.scale, 4.0 * parts.scale, 3.5 * parts.scale),
+        (size, size * 0.9, size * 0.75),
     )
-    soft = (Tissue.FAT, Tissue.MUSCLE, Tissue.LIGAMENT, Tissue.MENISCUS)
+    soft = (Tissue.FAT, Tissue.MUSCLE, Tissue.LIGAMENT, Tissue.MENISCUS, Tissue.SKIN)
     paint(labels, grid, cyst, Tissue.FLUID, only=soft, mask=mask)
     return Lesion("meniscal_tear", mask)
 
