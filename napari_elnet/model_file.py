@@ -133,6 +133,9 @@ def save_model(path: str | os.PathLike, model: ELNet, info: ModelInfo) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a model is not secret
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

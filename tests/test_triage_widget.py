@@ -23,6 +23,13 @@ def sagittal_model(tmp_path: Path) -> Path:
     return save_model(tmp_path / "models" / "acl_sag.pt", build_model(info, seed=0), info)
 
 
+def _use_only(widget: TriageWidget, paths: list[Path]) -> None:
+    """Replace whatever models the widget has (the shipped defaults) with these files."""
+    from napari_elnet.model_file import load_model
+
+    widget.set_models([load_model(path) for path in paths])
+
+
 def _widget(viewer, qtbot) -> TriageWidget:
     widget = TriageWidget(viewer)
     qtbot.addWidget(widget)
@@ -39,7 +46,7 @@ def test_open_real_knee_and_triage_by_clicking_run(
     assert layer.data.shape == (20, 512, 512)
     np.testing.assert_allclose(layer.scale, (1.5, 0.3125, 0.3125), rtol=1e-3)
     widget = _widget(viewer, qtbot)
-    widget.use_model_file(str(sagittal_model))
+    _use_only(widget, [sagittal_model])
     assert widget.series_combo(0).currentText() == layer.name
     with qtbot.waitSignal(widget.triageFinished, timeout=60_000) as finished:
         qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
@@ -74,8 +81,7 @@ def test_cancel_mid_run_leaves_no_half_made_layers(
     viewer = make_napari_viewer()
     viewer.open(knee_dir, plugin="napari-elnet")
     widget = _widget(viewer, qtbot)
-    for path in three_models:
-        widget.use_model_file(str(path))
+    _use_only(widget, three_models)
     layers_before = [layer.name for layer in viewer.layers]
     qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     assert widget.run_button.text() == "Cancel"
@@ -100,8 +106,7 @@ def test_event_loop_never_stalls_during_a_run(
     viewer = make_napari_viewer()
     viewer.open(knee_dir, plugin="napari-elnet")
     widget = _widget(viewer, qtbot)
-    for path in three_models:
-        widget.use_model_file(str(path))
+    _use_only(widget, three_models)
     ticks: list[float] = []
     probe = QTimer()
     probe.setInterval(5)
@@ -123,8 +128,7 @@ def test_running_again_replaces_heatmaps_and_rows_navigate(
     viewer = make_napari_viewer()
     (layer,) = viewer.open(knee_dir, plugin="napari-elnet")
     widget = _widget(viewer, qtbot)
-    for path in three_models[:2]:
-        widget.use_model_file(str(path))
+    _use_only(widget, three_models[:2])
     for _ in range(2):
         with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
             qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
@@ -151,3 +155,53 @@ def test_a_model_chosen_while_defaults_load_is_kept(
     widget.use_model_file(str(sagittal_model))  # before the default models have arrived
     qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
     assert [m.path for m in widget.models if m.info.task == "acl"] == [sagittal_model]
+
+
+def test_the_shown_result_has_its_heatmap_visible(
+    make_napari_viewer, qtbot, knee_dir: Path, three_models: list[Path]
+) -> None:
+    viewer = make_napari_viewer()
+    viewer.open(knee_dir, plugin="napari-elnet")
+    widget = _widget(viewer, qtbot)
+    _use_only(widget, three_models)
+    with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
+        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    for row, result in enumerate(widget.results):
+        widget.show_result(row)
+        visible = [
+            lay.name for lay in viewer.layers if lay.visible and actions.role(lay) == "heatmap"
+        ]
+        assert visible == [f"ELNet {result.task} heatmap"]
+
+
+def test_phantom_sample_with_default_models_through_the_plugin_menu(
+    make_napari_viewer, qtbot
+) -> None:
+    """As a user does it: sample data, Plugins > ELNet triage (napari's proxy viewer), Run."""
+    from napari_elnet.defaults import default_model_paths
+
+    if len(default_model_paths()) != 3:
+        pytest.skip("the default models do not ship with this build")
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-elnet", "knee_phantom")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-elnet", "ELNet triage")
+    qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
+    assert widget.banner.isVisibleTo(widget)  # demonstration weights are announced
+    with qtbot.waitSignal(widget.triageFinished, timeout=120_000) as finished:
+        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    results = finished.args[0]
+    assert sorted(r.task for r in results) == ["abnormal", "acl", "meniscus"]
+    assert widget.result_table.rowCount() == 3
+    by_name = {layer.name: layer for layer in viewer.layers}
+    for result in results:
+        heatmap = by_name[f"ELNet {result.task} heatmap"]
+        series = by_name[result.series_name]
+        assert heatmap.data.shape == series.data.shape
+        np.testing.assert_allclose(heatmap.scale, series.scale)
+        assert float(heatmap.data.min()) >= 0.0 and float(heatmap.data.max()) <= 1.0
+    shown = results[widget.current_row]
+    assert shown.probability == max(r.probability for r in results)
+    assert by_name[f"ELNet {shown.task} heatmap"].visible
+    assert actions.data_slice(viewer, by_name[shown.series_name]) == shown.top_slice
+    widget.opacity_slider.setValue(20)
+    assert [round(by_name[f"ELNet {r.task} heatmap"].opacity, 2) for r in results] == [0.2] * 3

@@ -66,8 +66,7 @@ def _widget(viewer, qtbot, data_dir: Path, models: list[LoadedModel], root: Path
     widget = WorklistWidget(viewer, data_dir=data_dir)
     qtbot.addWidget(widget)
     qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
-    for loaded in models:
-        widget.use_model_file(loaded.path)
+    widget.set_models(models)  # only these, not the shipped defaults
     widget.device_combo.setCurrentText("cpu")
     widget.root_edit.setText(str(root))
     widget.resize(520, 640)

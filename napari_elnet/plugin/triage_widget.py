@@ -349,7 +349,7 @@ class TriageWidget(QWidget):
         self._release(worker)
         self.results = list(results)
         self.result_layers = list(layers)
-        self.heatmaps = actions.replace_heatmaps(self.viewer, self.results, layers)
+        actions.replace_heatmaps(self.viewer, self.results, layers)
         self._set_opacity(self.opacity_slider.value())
         self._fill_result_table()
         self._set_result_controls_enabled(True)
@@ -396,7 +396,7 @@ class TriageWidget(QWidget):
         self.result_table.selectRow(row)
         result = self.results[row]
         layer = self.result_layers[row]
-        actions.focus(self.viewer, layer, self.heatmaps[row])
+        actions.focus(self.viewer, layer, actions.find_heatmap(self.viewer, result.task))
         self.viewer.layers.selection.active = layer
         self._order = [int(i) for i in np.argsort(-result.relevance, kind="stable")]
         self.profile.set_profile(result.relevance, result.top_slice)
@@ -425,8 +425,9 @@ class TriageWidget(QWidget):
             self.profile.set_current(actions.data_slice(self.viewer, self.result_layers[row]))
 
     def _set_opacity(self, value: int) -> None:
-        for layer in getattr(self, "heatmaps", []):
-            if layer in self.viewer.layers:
+        for result in self.results:
+            layer = actions.find_heatmap(self.viewer, result.task)
+            if layer is not None:
                 layer.opacity = value / 100
 
     # ----------------------------------------------------------------- export

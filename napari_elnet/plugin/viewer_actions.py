@@ -95,9 +95,14 @@ def replace_heatmaps(
 
 
 def focus(viewer: napari.Viewer, series_layer: Image, heatmap: Image | None) -> None:
-    """Show one series with its heatmap; hide the other series and heatmaps."""
+    """Show one series with its heatmap; hide the other series and heatmaps.
+
+    Layers are matched by name: napari hands plugins proxies of its layers, so identity between a
+    layer returned by ``add_image`` and the same layer met in ``viewer.layers`` does not hold.
+    """
+    shown_heatmap = None if heatmap is None else heatmap.name
     for layer in viewer.layers:
         if role(layer) == "heatmap":
-            layer.visible = layer is heatmap
+            layer.visible = layer.name == shown_heatmap
         elif is_series_layer(layer):
-            layer.visible = layer is series_layer
+            layer.visible = layer.name == series_layer.name
