@@ -177,7 +177,7 @@ def build_knee(grid: Grid, anatomy: Anatomy, table: np.ndarray) -> tuple[Canvas,
         Capsule((0, -27, 6), (0, -30, 48), 8.5),  # trochlear groove
     )
     paint(
-        canvas, Intersection((notch, Box((-9, -2, -6), (9, 40, 30)))), Tissue.SYNOVIUM, femur_pose
+        canvas, Intersection((notch, Box((-9, -2, -6), (9, 27, 30)))), Tissue.SYNOVIUM, femur_pose
     )
     # Ligaments and tendons (painted before the bones, which then cover their insertions).
     acl = Band((-9, 20, 15), (-2, -6, -5), (1, 0.3, 0), 5.0, 3.0, 2.0)
@@ -202,8 +202,8 @@ def build_knee(grid: Grid, anatomy: Anatomy, table: np.ndarray) -> tuple[Canvas,
     tibia_top = -5.5
     tibia = Union(
         (
-            EllipticCylinder((0, 5), (38, 26), -16, tibia_top),
-            EllipticCylinder((0, 7), (21, 19), -48, -16, (38, 26)),
+            Offset(EllipticCylinder((0, 5), (35, 23), -16, tibia_top - 3), 3.0),
+            Offset(EllipticCylinder((0, 7), (18, 16), -48, -16, (35, 23)), 3.0),
             Capsule((0, 9, -45), (0, 11, -240), 13.0),
             Ellipsoid((0, -16, -30), (11, 8, 13)),
             Ellipsoid((-5, 4, tibia_top), (4, 7, 5)),

@@ -59,11 +59,13 @@ def _merge(kind: str, painted: list[tuple[Box, np.ndarray]]) -> Lesion:
 def acl_tear(canvas: Canvas, parts: KneeParts, rng: np.random.Generator) -> Lesion:
     """Complete mid-substance tear: a gap in the ligament filled with fluid, edema around it."""
     acl = parts.acl
-    start = float(rng.uniform(0.25, 0.4))
-    span = (start, start + float(rng.uniform(0.3, 0.45)))
+    start = float(rng.uniform(0.3, 0.45))
+    span = (start, start + float(rng.uniform(0.25, 0.35)))
     pose = parts.femur_pose
-    radius = acl.half_width * float(rng.uniform(1.5, 1.9))
-    edema = paint(canvas, Capsule(acl.a, acl.b, radius, span), Tissue.EDEMA, pose, SOFT)
+    middle = np.asarray(acl.a) + (np.asarray(acl.b) - np.asarray(acl.a)) * (sum(span) / 2)
+    size = acl.half_width * float(rng.uniform(1.4, 1.8))
+    cloud = Ellipsoid(tuple(middle), (size * 0.9, size * 1.2, size))
+    edema = paint(canvas, cloud, Tissue.EDEMA, pose, SOFT)
     core = Capsule(acl.a, acl.b, acl.half_width * 1.05, span)
     fluid = paint(canvas, core, Tissue.FLUID, pose, (*SOFT, Tissue.EDEMA))
     return _merge("acl_tear", [edema, fluid])
@@ -85,12 +87,12 @@ def meniscal_tear(canvas: Canvas, parts: KneeParts, rng: np.random.Generator) ->
     level = wedge.z_base + wedge.height * float(rng.uniform(0.3, 0.45))
     reach = float(rng.uniform(0.55, 0.75) if vertical else rng.uniform(0.8, 0.9))
     radius = wedge.r_in + (wedge.r_out - wedge.r_in) * reach
-    width = 2.6 if vertical else 2.4
+    width = 2.8 if vertical else 2.6
     tear = _Cleft(wedge, centre, half_arc, vertical, level, radius, width)
     painted = [paint(canvas, tear, Tissue.FLUID, parts.tibia_pose, (Tissue.MENISCUS,))]
-    if rng.random() < 0.5:
+    if rng.random() < 0.6:
         rim = wedge.r_out + 3.0
-        size = float(rng.uniform(4.0, 6.0))
+        size = float(rng.uniform(4.5, 7.0))
         cx, cy = wedge.center
         cyst = Ellipsoid(
             (cx + rim * np.cos(centre), cy + rim * np.sin(centre), wedge.z_base + 3.0),

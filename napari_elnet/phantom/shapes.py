@@ -47,7 +47,8 @@ class Ellipsoid(Solid):
         u, v, w = (x - cx) / rx, (y - cy) / ry, (z - cz) / rz
         k0 = np.sqrt(u * u + v * v + w * w)
         k1 = np.sqrt((u / rx) ** 2 + (v / ry) ** 2 + (w / rz) ** 2)
-        return k0 * (k0 - 1.0) / np.maximum(k1, 1e-6)
+        # Deep inside the gradient estimate fails (0 at the centre): (k0 - 1) * min radius bounds it.
+        return np.minimum(k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), (k0 - 1.0) * min(rx, ry, rz))
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class EllipticCylinder(Solid):
         u, v = (x - cx) / a, (y - cy) / b
         k0 = np.sqrt(u * u + v * v)
         k1 = np.sqrt((u / a) ** 2 + (v / b) ** 2)
-        radial = k0 * (k0 - 1.0) / np.maximum(k1, 1e-6)
+        radial = np.minimum(k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), (k0 - 1.0) * np.minimum(a, b))
         return np.maximum(radial, np.maximum(self.z0 - z, z - self.z1))
 
 

@@ -89,6 +89,8 @@ class PhantomStudy:
     series: dict[str, Series]
     truth: dict[str, list[LesionTruth]]
     lesions: tuple[str, ...]
+    thickness: dict[str, float] = field(default_factory=dict)
+    contrast: str = "pd_fs"
 
     def to_json(self) -> str:
         """Ground truth as JSON: labels, lesion kinds, and per plane the lesion slices and boxes."""
@@ -197,15 +199,16 @@ def generate_study(
         patient_id=f"PHANTOM-{seed % 10**6:06d}",
         patient_name=f"PHANTOM^KNEE-{seed % 10**6:06d}",
     )
-    series, truth = {}, {}
+    series, truth, thickness = {}, {}, {}
     center = np.array([0.0, 4.0, 2.0]) + rng.uniform(-5, 5, 3)
     scanner_scale = float(rng.uniform(800.0, 2500.0))
     for number, plane in enumerate(PLANE_ORDER, start=1):
-        series[plane], truth[plane] = _acquire(
+        series[plane], truth[plane], thickness[plane] = _acquire(
             plane, number, signal, lesions, grid, center, scanner_scale, config, rng, info, seed
         )
     final_labels = {task: int(wanted[task]) for task in TASKS}
-    return PhantomStudy(seed, final_labels, series, truth, tuple(les.kind for les in lesions))
+    kinds = tuple(les.kind for les in lesions)
+    return PhantomStudy(seed, final_labels, series, truth, kinds, thickness, config.contrast)
 
 
 def _textured(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -227,8 +230,8 @@ def _acquire(
     rng: np.random.Generator,
     info: StudyInfo,
     seed: int,
-) -> tuple[Series, list[LesionTruth]]:
-    """One stack of the study with its lesion truth."""
+) -> tuple[Series, list[LesionTruth], float]:
+    """One stack of the study with its lesion truth and its slice thickness (mm)."""
     thickness = float(rng.uniform(*config.thickness_mm))
     gap = float(rng.choice([0.0, 0.0, 0.3, 0.5]))
     spacing = thickness + gap
@@ -250,9 +253,8 @@ def _acquire(
         item = _truth(lesion.kind, resampler.region(lesion.mask, lesion.box, 0.3))
         if item is not None:
             truth.append(item)
-    sample = array[:: max(1, slices // 8), ::4, ::4]
-    foreground = sample[sample > np.percentile(sample, 60)]
-    low, high = np.percentile(foreground, (1, 99.5))
+    # Window as a scanner sets it: from air to just under fluid (the brightest tissue, signal 1).
+    low, high = 0.02 * scanner_scale, 0.9 * scanner_scale
     series = Series(
         array=array,
         spacing=geometry.spacing,
@@ -266,4 +268,4 @@ def _acquire(
         modality="MR",
         study=info,
     )
-    return series, truth
+    return series, truth, thickness

@@ -53,7 +53,7 @@ TISSUES: dict[Tissue, Relaxation] = {
     Tissue.LIGAMENT: Relaxation(0.35, 1000.0, 8.0),  # ligaments and tendons
     Tissue.FLUID: Relaxation(1.0, 3000.0, 700.0),
     Tissue.EDEMA: Relaxation(0.8, 1800.0, 150.0),
-    Tissue.SYNOVIUM: Relaxation(0.6, 900.0, 40.0),  # synovium and fat of the notch
+    Tissue.SYNOVIUM: Relaxation(0.5, 900.0, 30.0),  # synovium and fat of the notch
 }
 
 
