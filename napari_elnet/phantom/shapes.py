@@ -1,9 +1,4 @@
-"""Signed-distance solids, evaluated with numpy only inside their bounding boxes.
-
-Every solid gives an approximate signed distance (mm) in its own frame: negative inside, zero on the
-surface, positive outside. Distances only need to be accurate near the surface: painting uses them
-for a one-voxel partial-volume ramp and for shells (cortex, cartilage) a few mm thick.
-"""
+"""Vectorized solid primitives on a regular grid, evaluated only inside their bounding boxes."""
 
 from __future__ import annotations
 
@@ -11,155 +6,144 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Points = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""Broadcastable x, y, z coordinate arrays (mm)."""
+
+@dataclass(frozen=True)
+class Grid:
+    """A regular grid in patient coordinates (LPS, mm): axis i holds ``start[i] + k * step``."""
+
+    start: tuple[float, float, float]
+    shape: tuple[int, int, int]
+    step: float
+
+    def axis(self, i: int) -> np.ndarray:
+        """Coordinates (mm) along axis ``i``."""
+        return self.start[i] + self.step * np.arange(self.shape[i], dtype=np.float32)
+
+    def box(self, low: np.ndarray, high: np.ndarray) -> tuple[slice, slice, slice]:
+        """Index slices of the grid points inside the axis-aligned box [low, high] (mm)."""
+        slices = []
+        for i in range(3):
+            a = int(np.clip(np.floor((low[i] - self.start[i]) / self.step), 0, self.shape[i]))
+            b = int(np.clip(np.ceil((high[i] - self.start[i]) / self.step) + 1, 0, self.shape[i]))
+            slices.append(slice(a, b))
+        return tuple(slices)  # type: ignore[return-value]
+
+    def points(self, box: tuple[slice, slice, slice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Broadcastable x, y, z coordinate arrays (mm) of the grid points in ``box``."""
+        x = self.axis(0)[box[0]][:, None, None]
+        y = self.axis(1)[box[1]][None, :, None]
+        z = self.axis(2)[box[2]][None, None, :]
+        return x, y, z
 
 
-def _bounds(center: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) corners of a box."""
-    return center - half, center + half
+@dataclass(frozen=True)
+class Pose:
+    """Rigid placement of a group of structures: rotation about the x axis around ``pivot``.
+
+    Points are mapped from patient space into the structure's own frame before the shape test.
+    """
+
+    angle_deg: float = 0.0
+    pivot: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_local(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Patient -> local coordinates (rotation by -angle about x through the pivot)."""
+        if self.angle_deg == 0.0:
+            return x, y, z
+        a = np.deg2rad(-self.angle_deg)
+        py, pz = self.pivot[1], self.pivot[2]
+        yy, zz = y - py, z - pz
+        return x, py + np.cos(a) * yy - np.sin(a) * zz, pz + np.sin(a) * yy + np.cos(a) * zz
+
+    def to_patient(self, p: np.ndarray) -> np.ndarray:
+        """Local -> patient coordinates of points ``p`` (..., 3)."""
+        if self.angle_deg == 0.0:
+            return p
+        a = np.deg2rad(self.angle_deg)
+        out = np.array(p, dtype=np.float64, copy=True)
+        yy, zz = p[..., 1] - self.pivot[1], p[..., 2] - self.pivot[2]
+        out[..., 1] = self.pivot[1] + np.cos(a) * yy - np.sin(a) * zz
+        out[..., 2] = self.pivot[2] + np.sin(a) * yy + np.cos(a) * zz
+        return out
 
 
 class Solid:
-    """A solid: an axis-aligned bounding box and an approximate signed distance, both local."""
+    """A solid given by a membership test in its local frame and a local bounding box."""
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) corners (mm) of a box that holds the solid."""
+    def local_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Approximate signed distance (mm) at the points, negative inside."""
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class Ellipsoid(Solid):
-    """Axis-aligned ellipsoid (first-order distance estimate, exact on the surface)."""
+    """Axis-aligned ellipsoid; ``shell`` > 0 keeps only the outer layer of that thickness (mm)."""
 
     center: tuple[float, float, float]
     radii: tuple[float, float, float]
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return _bounds(np.asarray(self.center), np.asarray(self.radii))
+    def local_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        c, r = np.asarray(self.center), np.asarray(self.radii)
+        return c - r, c + r
 
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         (cx, cy, cz), (rx, ry, rz) = self.center, self.radii
-        u, v, w = (x - cx) / rx, (y - cy) / ry, (z - cz) / rz
-        k0 = np.sqrt(u * u + v * v + w * w)
-        k1 = np.sqrt((u / rx) ** 2 + (v / ry) ** 2 + (w / rz) ** 2)
-        # Deep inside the gradient estimate fails (0 at the centre): (k0 - 1) * min radius bounds it.
-        return np.minimum(k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), (k0 - 1.0) * min(rx, ry, rz))
+        return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2 <= 1.0
 
 
 @dataclass(frozen=True)
 class EllipticCylinder(Solid):
-    """Cylinder along z between ``z0`` and ``z1``; the elliptic cross-section's radii change
-    linearly from ``radii0`` (at z0) to ``radii1`` (at z1, default: the same)."""
+    """Cylinder along z with an elliptic cross-section, between ``z0`` and ``z1``."""
 
     center: tuple[float, float]
-    radii0: tuple[float, float]
+    radii: tuple[float, float]
     z0: float
     z1: float
-    radii1: tuple[float, float] | None = None
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        r = np.maximum(self.radii0, self.radii1 or self.radii0)
-        (cx, cy) = self.center
-        return np.array([cx - r[0], cy - r[1], self.z0]), np.array([cx + r[0], cy + r[1], self.z1])
+    def local_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        (cx, cy), (rx, ry) = self.center, self.radii
+        return np.array([cx - rx, cy - ry, self.z0]), np.array([cx + rx, cy + ry, self.z1])
 
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        (cx, cy), (a0, b0) = self.center, self.radii0
-        a1, b1 = self.radii1 or self.radii0
-        t = np.clip((z - self.z0) / (self.z1 - self.z0), 0.0, 1.0)
-        a, b = a0 + (a1 - a0) * t, b0 + (b1 - b0) * t
-        u, v = (x - cx) / a, (y - cy) / b
-        k0 = np.sqrt(u * u + v * v)
-        k1 = np.sqrt((u / a) ** 2 + (v / b) ** 2)
-        radial = np.minimum(k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), (k0 - 1.0) * np.minimum(a, b))
-        return np.maximum(radial, np.maximum(self.z0 - z, z - self.z1))
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        (cx, cy), (rx, ry) = self.center, self.radii
+        inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+        return inside & (z >= self.z0) & (z <= self.z1)
 
 
 @dataclass(frozen=True)
 class Capsule(Solid):
-    """Points within ``radius`` of the segment a-b; ``t_range`` keeps the part between those
-    fractions of the segment (flat cut ends), e.g. the gap of a torn ligament."""
+    """Points within ``radius`` of the segment a-b; ``t_range`` keeps a part of it (0..1 along it)."""
 
     a: tuple[float, float, float]
     b: tuple[float, float, float]
     radius: float
     t_range: tuple[float, float] = (0.0, 1.0)
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+    def local_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         a, b = np.asarray(self.a), np.asarray(self.b)
         return np.minimum(a, b) - self.radius, np.maximum(a, b) + self.radius
 
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        a, d = np.asarray(self.a, float), np.asarray(self.b, float) - np.asarray(self.a, float)
-        length = float(np.linalg.norm(d))
-        e = d / length
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(self.a, np.float32), np.asarray(self.b, np.float32)
+        d = b - a
+        length2 = float(d @ d)
         px, py, pz = x - a[0], y - a[1], z - a[2]
-        s = px * e[0] + py * e[1] + pz * e[2]
-        sc = np.clip(s, 0.0, length)
-        dist = np.sqrt((px - sc * e[0]) ** 2 + (py - sc * e[1]) ** 2 + (pz - sc * e[2]) ** 2)
-        out = dist - self.radius
+        t = (px * d[0] + py * d[1] + pz * d[2]) / length2
+        tc = np.clip(t, 0.0, 1.0)
+        dist2 = (px - tc * d[0]) ** 2 + (py - tc * d[1]) ** 2 + (pz - tc * d[2]) ** 2
+        inside = dist2 <= self.radius**2
         if self.t_range != (0.0, 1.0):
-            lo, hi = self.t_range[0] * length, self.t_range[1] * length
-            out = np.maximum(out, np.maximum(lo - s, s - hi))
-        return out
-
-
-@dataclass(frozen=True)
-class Band(Solid):
-    """A flat rounded bar along the segment a-b: ligaments and tendons.
-
-    ``across`` gives the direction of the band's width (made perpendicular to the axis); the
-    thickness is perpendicular to both.
-    """
-
-    a: tuple[float, float, float]
-    b: tuple[float, float, float]
-    across: tuple[float, float, float]
-    half_width: float
-    half_thickness: float
-    rounding: float = 1.0
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        a, b = np.asarray(self.a), np.asarray(self.b)
-        r = max(self.half_width, self.half_thickness) + self.rounding
-        return np.minimum(a, b) - r, np.maximum(a, b) + r
-
-    def frame(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Unit axis, width and thickness directions, and the length (mm)."""
-        a, b = np.asarray(self.a, float), np.asarray(self.b, float)
-        length = float(np.linalg.norm(b - a))
-        axis = (b - a) / length
-        width = np.asarray(self.across, float) - np.dot(self.across, axis) * axis
-        width /= np.linalg.norm(width)
-        return axis, width, np.cross(axis, width), length
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        axis, width, thick, length = self.frame()
-        px, py, pz = x - self.a[0], y - self.a[1], z - self.a[2]
-        r = self.rounding
-        half = (length / 2, self.half_width - r, self.half_thickness - r)
-        q = [
-            np.abs(px * d[0] + py * d[1] + pz * d[2] - c) - h
-            for d, c, h in (
-                (axis, length / 2, half[0]),
-                (width, 0.0, half[1]),
-                (thick, 0.0, half[2]),
-            )
-        ]
-        outside = np.sqrt(sum(np.maximum(v, 0.0) ** 2 for v in q))
-        inside = np.minimum(np.maximum(q[0], np.maximum(q[1], q[2])), 0.0)
-        return outside + inside - r
+            inside &= (t >= self.t_range[0]) & (t <= self.t_range[1])
+        return inside
 
 
 @dataclass(frozen=True)
 class MeniscusWedge(Solid):
-    """A C-shaped meniscus: a triangular cross-section rising from ``r_in`` (free edge, height 0)
-    to ``r_out`` (rim, ``height``) around a compartment centre, open over ``gap_deg`` degrees
-    towards ``gap_dir`` (radians in the x-y plane, 0 = +x)."""
+    """A C-shaped meniscus: triangular cross-section rising from ``r_in`` to ``r_out`` around a
+    compartment centre, open over ``gap_deg`` degrees towards ``gap_dir`` (radians, in the x-y plane).
+    """
 
     center: tuple[float, float]
     r_in: float
@@ -169,131 +153,49 @@ class MeniscusWedge(Solid):
     gap_dir: float
     gap_deg: float = 70.0
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+    def local_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         cx, cy = self.center
         r = self.r_out
-        return np.array([cx - r, cy - r, self.z_base]), np.array(
-            [cx + r, cy + r, self.z_base + self.height]
+        return (
+            np.array([cx - r, cy - r, self.z_base]),
+            np.array([cx + r, cy + r, self.z_base + self.height]),
         )
 
     def polar(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Radius (mm) and angle (rad) around the compartment centre."""
         dx, dy = x - self.center[0], y - self.center[1]
-        return np.sqrt(dx * dx + dy * dy), np.arctan2(dy, dx)
+        return np.sqrt(dx**2 + dy**2), np.arctan2(dy, dx)
 
-    def turn(self, angle: np.ndarray, direction: float) -> np.ndarray:
-        """Absolute angle (rad, 0..pi) between ``angle`` and ``direction``."""
-        return np.abs(np.mod(angle - direction + np.pi, 2 * np.pi) - np.pi)
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def contains(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         r, angle = self.polar(x, y)
-        width = self.r_out - self.r_in
-        slope = self.height / width
-        top = ((z - self.z_base) - slope * (r - self.r_in)) / np.sqrt(1.0 + slope * slope)
-        d = np.maximum(np.maximum(self.z_base - z, r - self.r_out), top)
-        gap = (np.deg2rad(self.gap_deg / 2) - self.turn(angle, self.gap_dir)) * np.maximum(r, 1.0)
-        return np.maximum(d, gap)
+        rise = np.clip((r - self.r_in) / (self.r_out - self.r_in), 0.0, 1.0)
+        top = self.z_base + self.height * rise
+        turn = np.mod(angle - self.gap_dir + np.pi, 2 * np.pi) - np.pi
+        off_gap = np.abs(turn) > np.deg2rad(self.gap_deg / 2)
+        return (r >= self.r_in) & (r <= self.r_out) & (z >= self.z_base) & (z <= top) & off_gap
 
 
-@dataclass(frozen=True)
-class Union(Solid):
-    """Smooth union of solids (polynomial smooth minimum with blend radius ``k`` mm)."""
-
-    parts: tuple[Solid, ...]
-    k: float = 0.0
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lows, highs = zip(*(p.bounds() for p in self.parts), strict=True)
-        return np.min(lows, axis=0) - self.k, np.max(highs, axis=0) + self.k
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        d = self.parts[0].sdf(x, y, z)
-        for part in self.parts[1:]:
-            e = part.sdf(x, y, z)
-            if self.k > 0:
-                h = np.maximum(self.k - np.abs(d - e), 0.0) / self.k
-                d = np.minimum(d, e) - h * h * self.k / 4
-            else:
-                d = np.minimum(d, e)
-        return d
-
-
-@dataclass(frozen=True)
-class Difference(Solid):
-    """``base`` minus ``cut``."""
-
-    base: Solid
-    cut: Solid
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.base.bounds()
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return np.maximum(self.base.sdf(x, y, z), -self.cut.sdf(x, y, z))
-
-
-@dataclass(frozen=True)
-class Intersection(Solid):
-    """Points inside every part."""
-
-    parts: tuple[Solid, ...]
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lows, highs = zip(*(p.bounds() for p in self.parts), strict=True)
-        return np.max(lows, axis=0), np.min(highs, axis=0)
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        d = self.parts[0].sdf(x, y, z)
-        for part in self.parts[1:]:
-            d = np.maximum(d, part.sdf(x, y, z))
-        return d
-
-
-@dataclass(frozen=True)
-class Shell(Solid):
-    """The layer of ``solid`` between signed distances ``inner`` and ``outer`` (mm): e.g. a cortex
-    (-2, 0) or a cartilage coat (0, 2.5)."""
-
-    solid: Solid
-    inner: float
-    outer: float
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = self.solid.bounds()
-        return low - max(self.outer, 0.0), high + max(self.outer, 0.0)
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        d = self.solid.sdf(x, y, z)
-        return np.maximum(d - self.outer, self.inner - d)
-
-
-@dataclass(frozen=True)
-class Offset(Solid):
-    """``solid`` grown (positive ``by``) or shrunk (negative) by ``by`` mm."""
-
-    solid: Solid
-    by: float
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = self.solid.bounds()
-        return low - max(self.by, 0.0), high + max(self.by, 0.0)
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        return self.solid.sdf(x, y, z) - self.by
-
-
-@dataclass(frozen=True)
-class Box(Solid):
-    """Axis-aligned box [low, high] (mm)."""
-
-    low: tuple[float, float, float]
-    high: tuple[float, float, float]
-
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.low, float), np.asarray(self.high, float)
-
-    def sdf(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        (x0, y0, z0), (x1, y1, z1) = self.low, self.high
-        d = np.maximum(x0 - x, x - x1)
-        d = np.maximum(d, np.maximum(y0 - y, y - y1))
-        return np.maximum(d, np.maximum(z0 - z, z - z1))
+def paint(
+    labels: np.ndarray,
+    grid: Grid,
+    solid: Solid,
+    value: int,
+    pose: Pose = Pose(),
+    only: tuple[int, ...] | None = None,
+    mask: np.ndarray | None = None,
+) -> None:
+    """Set ``labels`` to ``value`` inside ``solid`` (placed by ``pose``), optionally only where the
+    current label is in ``only``; also marks ``mask`` (same shape) where painted."""
+    low, high = solid.local_bounds()
+    corners = np.array(np.meshgrid(*zip(low, high, strict=True), indexing="ij")).reshape(3, -1).T
+    placed = pose.to_patient(corners)
+    box = grid.box(placed.min(axis=0), placed.max(axis=0))
+    if any(s.start >= s.stop for s in box):
+        return
+    inside = solid.contains(*pose.to_local(*grid.points(box)))
+    region = labels[box]
+    if only is not None:
+        inside &= np.isin(region, only)
+    region[inside] = value
+    if mask is not None:
+        mask[box] |= inside

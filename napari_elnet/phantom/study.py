@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -9,14 +10,14 @@ import numpy as np
 import torch
 
 from napari_elnet.errors import ConfigurationError
-from napari_elnet.phantom.acquisition import Resampler, bias_field, rician, stack_geometry
+from napari_elnet.phantom.acquisition import bias_field, resample, rician, stack_geometry
 from napari_elnet.phantom.anatomy import Anatomy, build_knee, knee_grid
-from napari_elnet.phantom.canvas import Grid
 from napari_elnet.phantom.lesions import Lesion, add_lesions, plan_lesions
 from napari_elnet.phantom.tissues import CONTRASTS, signal_table
 from napari_elnet.series import Series, StudyInfo
 
 PLANE_ORDER = ("sagittal", "coronal", "axial")
+DESCRIPTIONS = {"pd_fs": "PD FS", "t1": "T1", "t2": "T2"}
 SHORT = {"sagittal": "SAG", "coronal": "COR", "axial": "AX"}
 TASKS = ("abnormal", "acl", "meniscus")
 
@@ -89,8 +90,6 @@ class PhantomStudy:
     series: dict[str, Series]
     truth: dict[str, list[LesionTruth]]
     lesions: tuple[str, ...]
-    thickness: dict[str, float] = field(default_factory=dict)
-    contrast: str = "pd_fs"
 
     def to_json(self) -> str:
         """Ground truth as JSON: labels, lesion kinds, and per plane the lesion slices and boxes."""
@@ -130,36 +129,8 @@ def _truth(kind: str, mask: np.ndarray) -> LesionTruth | None:
 
 def _uid(seed: int, *parts: object) -> str:
     """A deterministic DICOM UID under the 2.25 (UUID-derived) root."""
-    from pydicom.uid import generate_uid
-
-    return str(generate_uid(prefix=None, entropy_srcs=[str(seed), *(str(p) for p in parts)]))
-
-
-def resolve_labels(
-    rng: np.random.Generator, prevalence: dict[str, float], forced: dict[str, bool] | None
-) -> dict[str, bool]:
-    """Labels drawn from the prevalences, with the ``forced`` ones imposed.
-
-    A forced ``abnormal: False`` clears the tears that were not forced.
-
-    Raises:
-        ConfigurationError: An unknown task, or a forced tear with a forced ``abnormal: False``.
-    """
-    wanted = draw_labels(rng, prevalence)
-    if not forced:
-        return wanted
-    unknown = set(forced) - set(TASKS)
-    if unknown:
-        raise ConfigurationError(f"unknown labels {sorted(unknown)}; expected {list(TASKS)}")
-    forced = {k: bool(v) for k, v in forced.items()}
-    if forced.get("abnormal") is False:
-        torn = [t for t in ("acl", "meniscus") if forced.get(t)]
-        if torn:
-            raise ConfigurationError(f"labels force a tear ({', '.join(torn)}) but abnormal=False")
-        forced = {"acl": False, "meniscus": False, **forced}
-    wanted |= forced
-    wanted["abnormal"] = wanted["abnormal"] or wanted["acl"] or wanted["meniscus"]
-    return wanted
+    digest = hashlib.sha256(repr((seed, *parts)).encode()).hexdigest()
+    return "2.25." + str(int(digest[:30], 16))
 
 
 def generate_study(
@@ -170,68 +141,71 @@ def generate_study(
     Args:
         seed: Seed of every random choice (anatomy, lesions, acquisition, noise).
         config: How studies vary (defaults: PhantomConfig()).
-        labels: Force these labels (``acl``, ``meniscus``, ``abnormal``); a tear forces abnormal,
-            a forced ``abnormal: False`` forces no tear.
+        labels: Force these labels (``acl``, ``meniscus``, ``abnormal``); a tear forces abnormal.
 
     Returns:
-        Stacks as :class:`~napari_elnet.series.Series` (float32 (S, H, W), geometry in LPS mm) with
-        the lesion truth of each.
-
-    Raises:
-        ConfigurationError: Contradictory or unknown forced labels.
+        Stacks as :class:`~napari_elnet.series.Series` (float32 (S, H, W), geometry in LPS mm).
     """
     config = config or PhantomConfig()
     rng = np.random.default_rng(seed)
-    wanted = resolve_labels(rng, config.prevalence, labels)
-    anatomy = Anatomy.draw(rng, config.scale, config.flexion_deg)
+    wanted = draw_labels(rng, config.prevalence)
+    if labels is not None:
+        wanted |= {k: bool(v) for k, v in labels.items()}
+        wanted["abnormal"] = wanted["abnormal"] or wanted["acl"] or wanted["meniscus"]
+    anatomy = Anatomy(
+        scale=float(rng.uniform(*config.scale)),
+        flexion_deg=float(rng.uniform(*config.flexion_deg)),
+        left=bool(rng.random() < 0.5),
+    )
     grid = knee_grid(anatomy.scale)
-    canvas, parts = build_knee(grid, anatomy, signal_table(config.contrast))
-    lesions = add_lesions(canvas, parts, plan_lesions(wanted, rng), rng)
-    signal = _textured(canvas.signal, rng)
+    tissue, parts = build_knee(grid, anatomy)
+    lesions = add_lesions(tissue, grid, parts, plan_lesions(wanted, rng), rng)
+    signal = _tissue_signal(tissue, config.contrast, rng)
     if anatomy.left:
-        signal = np.ascontiguousarray(signal[::-1])
-        lesions = [lesion.mirrored(grid.shape[0]) for lesion in lesions]
+        signal = signal.flip(0)
+        lesions = [Lesion(les.kind, les.mask[::-1]) for les in lesions]
+    study_uid = _uid(seed, "study")
     info = StudyInfo(
-        study_uid=_uid(seed, "study"),
-        accession_number=f"PH{seed % 10**8:08d}",
+        study_uid=study_uid,
+        accession_number=f"PH{seed:08d}",
         study_date="20260101",
         study_description="MR KNEE PHANTOM",
-        patient_id=f"PHANTOM-{seed % 10**6:06d}",
-        patient_name=f"PHANTOM^KNEE-{seed % 10**6:06d}",
+        patient_id=f"PHANTOM-{seed:06d}",
+        patient_name=f"PHANTOM^KNEE-{seed:06d}",
     )
-    series, truth, thickness = {}, {}, {}
+    series, truth = {}, {}
     center = np.array([0.0, 4.0, 2.0]) + rng.uniform(-5, 5, 3)
     scanner_scale = float(rng.uniform(800.0, 2500.0))
     for number, plane in enumerate(PLANE_ORDER, start=1):
-        series[plane], truth[plane], thickness[plane] = _acquire(
+        series[plane], truth[plane] = _acquire(
             plane, number, signal, lesions, grid, center, scanner_scale, config, rng, info, seed
         )
     final_labels = {task: int(wanted[task]) for task in TASKS}
-    kinds = tuple(les.kind for les in lesions)
-    return PhantomStudy(seed, final_labels, series, truth, kinds, thickness, config.contrast)
+    return PhantomStudy(seed, final_labels, series, truth, tuple(les.kind for les in lesions))
 
 
-def _textured(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The signal times a gentle low-frequency texture (+-6 %), (X, Y, Z) float32."""
+def _tissue_signal(tissue: np.ndarray, contrast: str, rng: np.random.Generator) -> torch.Tensor:
+    """MR signal of the tissue volume with a gentle low-frequency texture, (X, Y, Z) float32."""
+    signal = torch.from_numpy(signal_table(contrast)[tissue])
     coarse = torch.from_numpy(rng.normal(1.0, 0.06, (1, 1, 6, 6, 6)).astype(np.float32))
-    texture = torch.nn.functional.interpolate(coarse, size=signal.shape, mode="trilinear")[0, 0]
-    return signal * texture.numpy()
+    texture = torch.nn.functional.interpolate(coarse, size=tissue.shape, mode="trilinear")[0, 0]
+    return signal * texture
 
 
 def _acquire(
     plane: str,
     number: int,
-    signal: np.ndarray,
+    signal: torch.Tensor,
     lesions: list[Lesion],
-    grid: Grid,
+    grid,
     center: np.ndarray,
     scanner_scale: float,
     config: PhantomConfig,
     rng: np.random.Generator,
     info: StudyInfo,
     seed: int,
-) -> tuple[Series, list[LesionTruth], float]:
-    """One stack of the study with its lesion truth and its slice thickness (mm)."""
+) -> tuple[Series, list[LesionTruth]]:
+    """One stack of the study with its lesion truth."""
     thickness = float(rng.uniform(*config.thickness_mm))
     gap = float(rng.choice([0.0, 0.0, 0.3, 0.5]))
     spacing = thickness + gap
@@ -243,18 +217,18 @@ def _acquire(
     matrix = int(np.clip(matrix, *config.matrix))
     fov = float(rng.uniform(*config.fov_mm))
     geometry = stack_geometry(plane, center, fov, matrix, slices, thickness, gap)
-    resampler = Resampler.of(grid, geometry)
-    clean = torch.from_numpy(resampler(signal))
+    clean = resample(signal, grid, geometry)
     bias = torch.from_numpy(bias_field(geometry.shape[1:], rng))
     noisy = rician(clean * bias, float(rng.uniform(*config.noise)), rng) * scanner_scale
     array = noisy.numpy().astype(np.float32)
     truth = []
     for lesion in lesions:
-        item = _truth(lesion.kind, resampler.region(lesion.mask, lesion.box, 0.3))
+        mask = resample(torch.from_numpy(lesion.mask.astype(np.float32)), grid, geometry) >= 0.3
+        item = _truth(lesion.kind, mask.numpy())
         if item is not None:
             truth.append(item)
-    # Window as a scanner sets it: from air to just under fluid (the brightest tissue, signal 1).
-    low, high = 0.02 * scanner_scale, 0.9 * scanner_scale
+    foreground = array[array > np.percentile(array, 60)]
+    low, high = np.percentile(foreground, (1, 99.5))
     series = Series(
         array=array,
         spacing=geometry.spacing,
@@ -262,10 +236,10 @@ def _acquire(
         orientation=geometry.orientation,
         origin=tuple(float(v) for v in geometry.origin),  # type: ignore[arg-type]
         number=number,
-        description=f"{CONTRASTS[config.contrast].description} {SHORT[plane]}",
+        description=f"{DESCRIPTIONS[config.contrast]} {SHORT[plane]}",
         window=(float((low + high) / 2), float(high - low)),
         uid=_uid(seed, "series", plane),
         modality="MR",
         study=info,
     )
-    return series, truth, thickness
+    return series, truth

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,7 @@ from napari_elnet.phantom.study import (
     PhantomStudy,
     generate_study,
 )
-from napari_elnet.phantom.tissues import CONTRASTS
-from napari_elnet.series import Series, StudyInfo
+from napari_elnet.series import Series
 
 MRNET_SIZE = 256
 DICOM_DIRS = {"sagittal": "sag", "coronal": "cor", "axial": "ax"}
@@ -97,11 +95,12 @@ def write_mrnet(
     return root
 
 
-def _dicom_slice(series: Series, index: int, info: StudyInfo, study: PhantomStudy, plane: str):
+def _dicom_slice(series: Series, index: int, study: PhantomStudy, plane: str):
     """One MR Image Storage dataset for slice ``index`` of a stack."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
+    info = series.study
     sop_uid = f"{series.uid}.{index + 1}"
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
@@ -119,18 +118,13 @@ def _dicom_slice(series: Series, index: int, info: StudyInfo, study: PhantomStud
     ds.StudyDescription, ds.SeriesDescription = info.study_description, series.description
     ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", series.number, index + 1
     ds.BodyPartExamined = "KNEE"
-    sequence = CONTRASTS[study.contrast]
-    ds.ScanningSequence, ds.SequenceVariant, ds.MRAcquisitionType = "SE", "SK", "2D"
-    ds.ScanOptions = "FS" if sequence.fat_residual < 1 else ""
-    ds.RepetitionTime, ds.EchoTime = f"{sequence.tr:.1f}", f"{sequence.te:.1f}"
-    ds.MagneticFieldStrength = "1.5"
     orientation = series.orientation
     position = np.asarray(series.origin) + index * series.spacing[0] * orientation[2]
     ds.ImageOrientationPatient = [f"{v:.6f}" for v in (*orientation[0], *orientation[1])]
     ds.ImagePositionPatient = [f"{v:.4f}" for v in position]
     ds.SliceLocation = f"{float(position @ orientation[2]):.4f}"
     ds.PixelSpacing = [f"{series.spacing[1]:.6f}", f"{series.spacing[2]:.6f}"]
-    ds.SliceThickness = f"{study.thickness.get(plane, series.spacing[0]):.3f}"
+    ds.SliceThickness = f"{min(series.spacing[0], 4.0):.3f}"
     ds.SpacingBetweenSlices = f"{series.spacing[0]:.4f}"
     pixels = np.clip(np.round(series.array[index]), 0, 65535).astype(np.uint16)
     ds.Rows, ds.Columns = pixels.shape
@@ -143,29 +137,15 @@ def _dicom_slice(series: Series, index: int, info: StudyInfo, study: PhantomStud
     return ds
 
 
-def write_dicom_study(study: PhantomStudy, out_dir: str | Path, patient: int | None = None) -> Path:
-    """Write one study as DICOM: ``out_dir/{sag,cor,ax}/IM0001.dcm...`` plus ``truth.json``.
-
-    Args:
-        study: The study.
-        out_dir: Its folder (created).
-        patient: Number the patient ``PHANTOM^KNEE-0001``-style (default: named after the seed).
-
-    Returns:
-        ``out_dir``.
-    """
+def write_dicom_study(study: PhantomStudy, out_dir: str | Path) -> Path:
+    """Write one study as DICOM: ``out_dir/{sag,cor,ax}/IM0001.dcm...`` plus ``truth.json``."""
     root = Path(out_dir)
-    info = study.series["axial"].study
-    if patient is not None:
-        info = replace(
-            info, patient_name=f"PHANTOM^KNEE-{patient:04d}", patient_id=f"PHANTOM-{patient:04d}"
-        )
     for plane in PLANE_ORDER:
         series = study.series[plane]
         folder = root / DICOM_DIRS[plane]
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(series.shape[0]):
-            _dicom_slice(series, index, info, study, plane).save_as(
+            _dicom_slice(series, index, study, plane).save_as(
                 folder / f"IM{index + 1:04d}.dcm", enforce_file_format=True
             )
     (root / "truth.json").write_text(study.to_json() + "\n")
@@ -181,7 +161,7 @@ def write_dicom_dataset(
     rows = []
     for index, study in enumerate(studies(n, seed, config)):
         case = f"case_{index:04d}"
-        write_dicom_study(study, root / case, patient=index + 1)
+        write_dicom_study(study, root / case)
         rows.append([case, *(study.labels[task] for task in TASKS)])
     with (root / "labels.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
