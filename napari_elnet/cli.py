@@ -235,7 +235,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_elnet.crossval import cross_validate_steps, fold_path
     from napari_elnet.datasets import detect_layout, open_dataset
     from napari_elnet.outputs import ensure_outside_inputs
-    from napari_elnet.train import run_to_end, train_steps
+    from napari_elnet.steps import run_to_end
+    from napari_elnet.train import train_steps
 
     out = ensure_outside_inputs(args.out, [args.data])
     layout = detect_layout(args.data)

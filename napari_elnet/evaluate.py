@@ -22,6 +22,7 @@ from napari_elnet.errors import ConfigurationError, ElnetError
 from napari_elnet.metrics import binary_metrics
 from napari_elnet.model_file import LoadedModel
 from napari_elnet.preprocess import prepare_volume
+from napari_elnet.steps import run_to_end
 
 AUTO = "auto"
 """Split value meaning MRNet's ``valid`` split (the paper's evaluation set), all cases elsewhere."""
@@ -170,9 +171,4 @@ def evaluate(
     kneemri_positive: KneeMriPositive = "injured",
 ) -> Evaluation:
     """Run :func:`evaluate_steps` to the end and return its result."""
-    steps = evaluate_steps(data, models, split, device, kneemri_positive)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(evaluate_steps(data, models, split, device, kneemri_positive))

@@ -41,6 +41,7 @@ from napari_elnet.preprocess import prepare_volume, resize_slices
 from napari_elnet.resume import ResumeState, load_resume, save_resume, sidecar_path
 from napari_elnet.sampling import epoch_order, stratified_split
 from napari_elnet.series import PLANES, Plane
+from napari_elnet.steps import run_to_end
 
 PAPER_CHOICES: dict[str, tuple[Plane, NormKind]] = {
     "acl": ("axial", "layer"),
@@ -580,20 +581,6 @@ def train_steps(
         landmarks=landmarks,
         split=split,
     )
-
-
-def run_to_end(
-    steps: Generator[TrainProgress, None, TrainResult],
-    callback: Callable[[TrainProgress], None] | None = None,
-) -> TrainResult:
-    """Exhaust a progress generator, passing each progress to ``callback``, and return its result."""
-    while True:
-        try:
-            progress = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if callback is not None:
-            callback(progress)
 
 
 def train(

@@ -19,6 +19,7 @@ from napari_elnet.explain import explain
 from napari_elnet.model_file import LoadedModel
 from napari_elnet.preprocess import prepare_volume
 from napari_elnet.series import Plane, Series
+from napari_elnet.steps import run_to_end
 
 MIN_SLICES = 3
 """Series with fewer slices (localizers, single images) are never chosen automatically."""
@@ -214,9 +215,4 @@ def run_triage(
     overrides: Mapping[str, int] | None = None,
 ) -> list[TaskResult]:
     """Run :func:`triage_steps` to the end and return its results."""
-    steps = triage_steps(series, models, device, overrides)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(triage_steps(series, models, device, overrides))

@@ -23,6 +23,7 @@ from napari_elnet.errors import ConfigurationError, ElnetError
 from napari_elnet.io.scan import FileProblem
 from napari_elnet.model_file import LoadedModel
 from napari_elnet.series import Series
+from napari_elnet.steps import run_to_end
 from napari_elnet.triage import TaskResult, TriageProgress, triage_steps
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.loading import load_study_ref
@@ -238,14 +239,7 @@ def run_worklist(
     on_progress: Callable[[WorklistProgress], None] | None = None,
 ) -> WorklistReport:
     """Run :func:`worklist_steps` to the end, passing each progress to ``on_progress``."""
-    generator = worklist_steps(source, models, config)
-    while True:
-        try:
-            progress = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress is not None:
-            on_progress(progress)
+    return run_to_end(worklist_steps(source, models, config), on_progress)
 
 
 def _check_models(models: Sequence[LoadedModel]) -> None:
