@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_elnet.errors import NoUsableSeriesError
 from napari_elnet.series import Series
+
+MAX_PROBLEMS_IN_MESSAGE = 3
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,30 @@ class StudyScan:
 
     series: tuple[Series, ...]
     problems: tuple[FileProblem, ...]
+
+    def require_series(self, label: str, nothing_found: str) -> list[Series]:
+        """The series, or NoUsableSeriesError naming ``label`` and the first problems.
+
+        Args:
+            label: How the message names what was read (a path, or a study's display name).
+            nothing_found: The reason given when there were neither series nor problems.
+        """
+        if self.series:
+            return list(self.series)
+        if not self.problems:
+            raise NoUsableSeriesError(f"{label}: {nothing_found}")
+        shown = "; ".join(
+            f"{p.path.name}: {p.reason}" for p in self.problems[:MAX_PROBLEMS_IN_MESSAGE]
+        )
+        more = len(self.problems) - MAX_PROBLEMS_IN_MESSAGE
+        suffix = f" (and {more} more)" if more > 0 else ""
+        raise NoUsableSeriesError(
+            f"{label}: no usable image series; {len(self.problems)} file(s) could not be "
+            f"loaded: {shown}{suffix}"
+        )
+
+
+def display_order(series: Series) -> tuple[bool, int, str, str, str]:
+    """Sort key of series in a study: SeriesNumber (missing last), description, UID, first file."""
+    first = str(series.files[0]) if series.files else ""
+    return (series.number is None, series.number or 0, series.description, series.uid, first)

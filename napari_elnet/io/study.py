@@ -11,10 +11,8 @@ from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.dicom_series import build_series
 from napari_elnet.io.files import DICOMDIR_NAME, FileKind, file_kind, list_files
 from napari_elnet.io.mrnet import read_npy_volume
-from napari_elnet.io.scan import FileProblem, StudyScan
+from napari_elnet.io.scan import FileProblem, StudyScan, display_order
 from napari_elnet.series import Series
-
-_MAX_PROBLEMS_IN_MESSAGE = 3
 
 
 def read_study(path: str | os.PathLike[str]) -> StudyScan:
@@ -60,7 +58,7 @@ def read_study(path: str | os.PathLike[str]) -> StudyScan:
         elif kind is FileKind.OTHER and file == root:
             problems.append(FileProblem(file, "not a DICOM or .npy file"))
     series.extend(build_series(images))
-    series.sort(key=_display_order)
+    series.sort(key=display_order)
     problems.sort(key=lambda p: str(p.path))
     return StudyScan(series=tuple(series), problems=tuple(problems))
 
@@ -81,22 +79,4 @@ def load_study(path: str | os.PathLike[str]) -> list[Series]:
     scan = read_study(path)
     for problem in scan.problems:
         warnings.warn(f"{problem.path}: {problem.reason}", ElnetWarning, stacklevel=2)
-    if scan.series:
-        return list(scan.series)
-    if not scan.problems:
-        raise NoUsableSeriesError(f"{path}: no DICOM or .npy image files found")
-    shown = "; ".join(
-        f"{p.path.name}: {p.reason}" for p in scan.problems[:_MAX_PROBLEMS_IN_MESSAGE]
-    )
-    more = len(scan.problems) - _MAX_PROBLEMS_IN_MESSAGE
-    suffix = f" (and {more} more)" if more > 0 else ""
-    raise NoUsableSeriesError(
-        f"{path}: no usable image series; {len(scan.problems)} file(s) could not be loaded: "
-        f"{shown}{suffix}"
-    )
-
-
-def _display_order(series: Series) -> tuple[bool, int, str, str, str]:
-    """SeriesNumber (missing last), description, UID, first file."""
-    first = str(series.files[0]) if series.files else ""
-    return (series.number is None, series.number or 0, series.description, series.uid, first)
+    return scan.require_series(str(path), "no DICOM or .npy image files found")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from napari_elnet.errors import NoUsableSeriesError
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.dicom_series import build_series
 from napari_elnet.io.mrnet import read_npy_volume
-from napari_elnet.io.scan import FileProblem, StudyScan
+from napari_elnet.io.scan import FileProblem, StudyScan, display_order
 from napari_elnet.series import Series
 from napari_elnet.worklist.discovery import StudyRef
-
-_MAX_PROBLEMS_IN_MESSAGE = 2
 
 
 def read_study_ref(ref: StudyRef) -> StudyScan:
@@ -36,7 +33,7 @@ def read_study_ref(ref: StudyRef) -> StudyScan:
         elif isinstance(result, FileProblem):
             problems.append(result)
     series.extend(build_series(images))
-    series.sort(key=_display_order)
+    series.sort(key=display_order)
     return StudyScan(series=tuple(series), problems=tuple(problems))
 
 
@@ -47,23 +44,6 @@ def load_study_ref(ref: StudyRef) -> list[Series]:
         NoUsableSeriesError: No file of the study gave a series; the message names the study (by its
             display name, never by patient data) and the first reasons.
     """
-    scan = read_study_ref(ref)
-    if scan.series:
-        return list(scan.series)
-    if not scan.problems:
-        raise NoUsableSeriesError(f"study {ref.name}: no image series (no file holds pixel data)")
-    shown = "; ".join(
-        f"{p.path.name}: {p.reason}" for p in scan.problems[:_MAX_PROBLEMS_IN_MESSAGE]
+    return read_study_ref(ref).require_series(
+        f"study {ref.name}", "no image series (no file holds pixel data)"
     )
-    more = len(scan.problems) - _MAX_PROBLEMS_IN_MESSAGE
-    suffix = f" (and {more} more)" if more > 0 else ""
-    raise NoUsableSeriesError(
-        f"study {ref.name}: no usable image series; {len(scan.problems)} file(s) could not be "
-        f"loaded: {shown}{suffix}"
-    )
-
-
-def _display_order(series: Series) -> tuple[bool, int, str, str, str]:
-    """SeriesNumber (missing last), description, UID, first file (as ``read_study`` orders them)."""
-    first = str(series.files[0]) if series.files else ""
-    return (series.number is None, series.number or 0, series.description, series.uid, first)
