@@ -30,7 +30,9 @@ from qtpy.QtWidgets import (
 )
 
 from napari_elnet.device import DEVICE_NAMES
+from napari_elnet.model_choice import ModelChoice
 from napari_elnet.plugin import viewer_actions as actions
+from napari_elnet.plugin.model_files import load_or_report
 from napari_elnet.plugin.relevance_plot import RelevancePlot
 
 if TYPE_CHECKING:
@@ -66,8 +68,7 @@ class TriageWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.models: list[LoadedModel] = []
-        self.chosen_models: dict[str, LoadedModel] = {}
-        """Models the user picked (by task); they win over defaults that arrive later."""
+        self.choice = ModelChoice()
         self.results: list[TaskResult] = []
         self.result_layers: list[Image] = []
         self.auto_device = "cpu"
@@ -191,13 +192,13 @@ class TriageWidget(QWidget):
 
     def use_default_models(self) -> None:
         """Forget the model files the user picked and (re)load the shipped defaults."""
-        self.chosen_models.clear()
+        self.choice.forget_picks()
         self._start_loading_defaults()
 
     def _on_defaults_loaded(self, loaded: tuple[list[LoadedModel], str]) -> None:
         defaults, self.auto_device = loaded
-        models = [m for m in defaults if m.info.task not in self.chosen_models]
-        self.set_models([*models, *self.chosen_models.values()])
+        self.choice.defaults = list(defaults)
+        self.set_models(self.choice.models())
         if not defaults:
             self.model_status.setText("no default models ship with this build: choose a model file")
         self._update_device_note()
@@ -224,19 +225,10 @@ class TriageWidget(QWidget):
 
     def use_model_file(self, path: str) -> None:
         """Load a model file and use it for its task (replacing the model of that task)."""
-        from napari.utils.notifications import show_error
-
-        from napari_elnet.errors import ElnetError
-        from napari_elnet.model_file import load_model
-
-        try:
-            loaded = load_model(path)
-        except ElnetError as exc:
-            show_error(str(exc))
-            return
-        self.chosen_models[loaded.info.task] = loaded
-        others = [m for m in self.models if m.info.task != loaded.info.task]
-        self.set_models([*others, loaded])
+        loaded = load_or_report(path)
+        if loaded is not None:
+            self.choice.pick(loaded)
+            self.set_models(self.choice.models())
 
     def _choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "ELNet model file", "", "ELNet models (*.pt)")

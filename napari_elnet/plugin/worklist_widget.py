@@ -38,8 +38,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_elnet.device import DEVICE_NAMES
+from napari_elnet.model_choice import ModelChoice
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.layers import study_layers
+from napari_elnet.plugin.model_files import load_or_report
 from napari_elnet.plugin.worklist_jobs import (
     OpenedStudy,
     most_suspicious,
@@ -107,8 +109,7 @@ class WorklistWidget(QWidget):
         self.viewer = napari_viewer
         self.data_dir = None if data_dir is None else Path(data_dir)
         self.models: list[LoadedModel] = []
-        self.chosen_models: dict[str, LoadedModel] = {}
-        """Models the user picked (by task); they win over defaults that arrive later."""
+        self.choice = ModelChoice()
         self.results: list[StudyResult] = []
         """Rows of the table, in table order (ranked)."""
         self.refs: dict[str, StudyRef] = {}
@@ -239,15 +240,15 @@ class WorklistWidget(QWidget):
 
     def use_default_models(self) -> None:
         """Forget the model files the user picked and (re)load the shipped defaults."""
-        self.chosen_models.clear()
+        self.choice.forget_picks()
         self._start_warm_up()
 
     def _on_warm(self, loaded: tuple[list[LoadedModel], str]) -> None:
         defaults, auto_device = loaded
         self._ready = True
         self.device_combo.setItemText(0, f"auto ({auto_device})")
-        models = [m for m in defaults if m.info.task not in self.chosen_models]
-        self.set_models([*models, *self.chosen_models.values()])
+        self.choice.defaults = list(defaults)
+        self.set_models(self.choice.models())
         if not self.models:
             self.model_status.setText("no default models ship with this build: choose model files")
 
@@ -270,19 +271,10 @@ class WorklistWidget(QWidget):
 
     def use_model_file(self, path: str | Path) -> None:
         """Load a model file and use it for its task (replacing the model of that task)."""
-        from napari.utils.notifications import show_error
-
-        from napari_elnet.errors import ElnetError
-        from napari_elnet.model_file import load_model
-
-        try:
-            loaded = load_model(path)
-        except ElnetError as exc:
-            show_error(str(exc))
-            return
-        self.chosen_models[loaded.info.task] = loaded
-        others = [m for m in self.models if m.info.task != loaded.info.task]
-        self.set_models([*others, loaded])
+        loaded = load_or_report(path)
+        if loaded is not None:
+            self.choice.pick(loaded)
+            self.set_models(self.choice.models())
 
     def _choose_model_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
