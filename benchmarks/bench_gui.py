@@ -16,16 +16,8 @@ import time
 
 import napari
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QApplication
 
-
-def pump(condition, timeout: float = 300.0) -> None:
-    """Run the Qt event loop until ``condition()`` holds."""
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not condition() and time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.001)
+from napari_elnet.plugin.demo import wait_for
 
 
 def main() -> None:
@@ -35,7 +27,7 @@ def main() -> None:
     viewer = napari.Viewer(show=True)
     viewer.open_sample("napari-elnet", "knee_phantom")
     _, widget = viewer.window.add_plugin_dock_widget("napari-elnet", "ELNet triage")
-    pump(lambda: "loading" not in widget.model_status.text())
+    wait_for(lambda: "loading" not in widget.model_status.text(), 300)
     shapes = [layer.data.shape for layer in viewer.layers]
     print(f"phantom sample: series {shapes}; models: {[m.identity for m in widget.models]}")
     ticks: list[float] = []
@@ -50,8 +42,8 @@ def main() -> None:
         probe.start()
         start = time.perf_counter()
         widget.run_button.click()
-        pump(lambda d=done: bool(d))
-        pump(lambda: widget.worker is None, 10)
+        wait_for(lambda d=done: bool(d), 300, poll=0.001)
+        wait_for(lambda: widget.worker is None, 10, poll=0.001)
         probe.stop()
         widget.triageFinished.disconnect()
         gaps = [b - a for a, b in itertools.pairwise(ticks)]

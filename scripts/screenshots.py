@@ -10,30 +10,17 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import napari
-from qtpy.QtWidgets import QApplication
 
 from napari_elnet.phantom import PhantomConfig, write_mrnet
+from napari_elnet.plugin.demo import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 KNEE = ROOT.parent / "shared" / "data" / "knee_dess_sagittal"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> bool:
-    """Process Qt events until ``condition()`` holds or ``timeout`` seconds pass."""
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        app.processEvents()
-        time.sleep(0.01)
-    return True
 
 
 def viewer_with(widget_name: str) -> tuple[napari.Viewer, object]:
@@ -48,9 +35,9 @@ def triage_shot(open_study: Callable[[napari.Viewer], object], path: Path) -> No
     """Open a study, triage it with the default models, screenshot the window."""
     viewer, widget = viewer_with("ELNet triage")
     open_study(viewer)
-    wait_for(lambda: "loading" not in widget.model_status.text())
+    wait_for(lambda: "loading" not in widget.model_status.text(), 120)
     widget.run()
-    wait_for(lambda: widget.worker is None and bool(widget.results))
+    wait_for(lambda: widget.worker is None and bool(widget.results), 120)
     wait_for(lambda: False, 0.5)
     viewer.screenshot(str(path), canvas_only=False)
     print(f"wrote {path}: " + ", ".join(f"{r.task} {r.probability:.2f}" for r in widget.results))

@@ -129,9 +129,15 @@ def test_running_again_replaces_heatmaps_and_rows_navigate(
     (layer,) = viewer.open(knee_dir, plugin="napari-elnet")
     widget = _widget(viewer, qtbot)
     _use_only(widget, three_models[:2])
-    for _ in range(2):
+    for run in range(2):
         with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
             qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+        if run == 0:  # a display setting the user changed survives the next run
+            actions.find_heatmap(viewer, "acl").colormap = "viridis"
+    assert actions.find_heatmap(viewer, "acl").colormap.name == "viridis"
+    np.testing.assert_array_equal(
+        actions.find_heatmap(viewer, "acl").data, widget.results[0].heatmap
+    )
     heatmaps = [lay for lay in viewer.layers if actions.role(lay) == "heatmap"]
     assert sorted(h.name for h in heatmaps) == ["ELNet acl heatmap", "ELNet meniscus heatmap"]
     for row, result in enumerate(widget.results):

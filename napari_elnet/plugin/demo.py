@@ -32,8 +32,11 @@ def build_viewer(show: bool, study: str | None = None) -> tuple[napari.Viewer, T
     return viewer, widget
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Process Qt events until ``condition()`` is true or ``timeout`` seconds pass."""
+def wait_for(condition: Callable[[], bool], timeout: float, poll: float = 0.01) -> bool:
+    """Process Qt events until ``condition()`` is true or ``timeout`` seconds pass.
+
+    Returns whether the condition came true; ``poll`` is the pause (s) between checks.
+    """
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -42,7 +45,7 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
         if time.monotonic() > end:
             return False
         app.processEvents()
-        time.sleep(0.01)
+        time.sleep(poll)
     return True
 
 

@@ -82,16 +82,25 @@ def find_heatmap(viewer: napari.Viewer, task: str) -> Image | None:
 def replace_heatmaps(
     viewer: napari.Viewer, results: Sequence[TaskResult], layers: Sequence[Image]
 ) -> list[Image]:
-    """Add one heatmap layer per result over its series layer, replacing older ones of that task."""
-    added = []
+    """One heatmap layer per result over its series layer.
+
+    A task's existing heatmap layer is updated in place (its data, geometry and metadata), which
+    keeps the user's display settings and costs a fraction of removing and re-adding the layer.
+    """
+    shown = []
     for result, layer in zip(results, layers, strict=True):
-        old = find_heatmap(viewer, result.task)
-        if old is not None:
-            viewer.layers.remove(old)
         data, kwargs, _ = heatmap_layer(result, series_of_layer(layer))
         kwargs["translate"] = tuple(layer.translate)
-        added.append(viewer.add_image(data, **kwargs))
-    return added
+        old = find_heatmap(viewer, result.task)
+        if old is None:
+            shown.append(viewer.add_image(data, **kwargs))
+            continue
+        old.data = data
+        old.scale, old.translate = kwargs["scale"], kwargs["translate"]
+        old.contrast_limits = kwargs["contrast_limits"]
+        old.metadata = kwargs["metadata"]
+        shown.append(old)
+    return shown
 
 
 def focus(viewer: napari.Viewer, series_layer: Image, heatmap: Image | None) -> None:
