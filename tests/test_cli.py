@@ -111,3 +111,34 @@ def test_real_knee_info_and_predict(
     (result,) = json.loads(captured.out)["results"]
     assert result["series"].endswith("(sagittal)")
     assert "trained on axial" in captured.err  # the plane mismatch is said, not hidden
+
+
+def test_training_progress_keeps_one_line_per_epoch() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from napari_elnet.cli import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream, interval=0.0)
+    for epoch in (1, 2):
+        for step in (1, 2):
+            bar.update(
+                SimpleNamespace(
+                    fold=None,
+                    epoch=epoch,
+                    epochs=2,
+                    phase="train",
+                    step=step,
+                    steps=2,
+                    loss=0.5,
+                    metrics={},
+                    volumes_per_s=3.0,
+                    elapsed=65.0,
+                )
+            )
+    bar.finish()
+    lines = [line.split("\r")[-1].strip() for line in stream.getvalue().strip().split("\n")]
+    assert [line.split(" train")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert lines[1].endswith("3.0 vol/s | 01:05")
+    assert "[########################] 2/2" in lines[1]
