@@ -25,7 +25,7 @@ SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1"
 
 
-def _file_dataset(sop_class: str) -> FileDataset:
+def file_dataset(sop_class: str) -> FileDataset:
     """An empty dataset with File Meta for Explicit VR Little Endian."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -44,7 +44,7 @@ def _file_dataset(sop_class: str) -> FileDataset:
     return ds
 
 
-def _set_pixels(ds: Dataset, pixels: np.ndarray) -> None:
+def set_pixels(ds: Dataset, pixels: np.ndarray) -> None:
     """Store int16 pixels, shape (H, W) or (F, H, W)."""
     pixels = np.asarray(pixels, dtype=np.int16)
     ds.Rows, ds.Columns = pixels.shape[-2:]
@@ -76,7 +76,7 @@ def write_slice(
     image_type: Sequence[str] = ("ORIGINAL", "PRIMARY", "OTHER"),
 ) -> Path:
     """Write one single-frame MR slice whose pixels all equal ``value``; returns ``path``."""
-    ds = _file_dataset(MRImageStorage)
+    ds = file_dataset(MRImageStorage)
     ds.ImageType = list(image_type)
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number
@@ -96,7 +96,7 @@ def write_slice(
         ds.RescaleIntercept = intercept
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
-    _set_pixels(ds, np.full(size, value, dtype=np.int16))
+    set_pixels(ds, np.full(size, value, dtype=np.int16))
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
@@ -151,7 +151,7 @@ def write_enhanced_mr(
     """
     n_frames = len(positions) if positions is not None else len(values or ())
     values = list(values) if values is not None else list(range(n_frames))
-    ds = _file_dataset(EnhancedMRImageStorage)
+    ds = file_dataset(EnhancedMRImageStorage)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = 7
@@ -181,7 +181,7 @@ def write_enhanced_mr(
             )
         per_frame.append(item)
     ds.PerFrameFunctionalGroupsSequence = DicomSequence(per_frame)
-    _set_pixels(ds, np.stack([np.full(size, v, dtype=np.int16) for v in values]))
+    set_pixels(ds, np.stack([np.full(size, v, dtype=np.int16) for v in values]))
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import MRImageStorage, generate_uid
+from test_io_factory import AXIAL, CORONAL, SAGITTAL, file_dataset, set_pixels
 
 from napari_elnet.model_file import LoadedModel, ModelInfo, build_model, load_model, save_model
 
 ORIENTATIONS: dict[str, tuple[float, ...]] = {
-    "axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
-    "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0),
-    "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
+    "axial": AXIAL,
+    "coronal": CORONAL,
+    "sagittal": SAGITTAL,
 }
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID-SECRET-7"
@@ -34,14 +34,8 @@ def write_dicom_slice(
     size: int = 32,
 ) -> Path:
     """One MR slice of ``plane`` at position ``index`` along the normal (pixels: noise by default)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset("", Dataset(), file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
+    ds = file_dataset(MRImageStorage)
+    del ds.StudyInstanceUID, ds.AccessionNumber  # this factory sets them per study
     if study_uid is not None:
         ds.StudyInstanceUID = study_uid
     if accession:
@@ -61,15 +55,7 @@ def write_dicom_slice(
     if pixels is None:
         rng = np.random.default_rng(index)
         pixels = rng.integers(0, 200, size=(size, size))
-    pixels = np.asarray(pixels, dtype=np.int16)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.PixelData = pixels.tobytes()
+    set_pixels(ds, pixels)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
