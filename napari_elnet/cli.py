@@ -228,7 +228,7 @@ METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
 
 def _train_config(args: argparse.Namespace, layout: str) -> Any:
     """The TrainConfig of the command line: the paper's plane and norm per task by default."""
-    from napari_elnet.train import PAPER_CHOICES, TrainConfig
+    from napari_elnet.train_config import PAPER_CHOICES, TrainConfig
 
     plane, norm = PAPER_CHOICES.get(args.task, ("axial", "layer"))
     if layout == "kneemri":
@@ -248,6 +248,7 @@ def _train_config(args: argparse.Namespace, layout: str) -> Any:
         folds=args.folds,
         device=args.device,
         augment=not args.no_augment,
+        quarter_turns=not args.no_quarter_turns,
         oversample=not args.no_oversample,
         patience=args.patience,
         accumulate=args.accumulate,
@@ -516,6 +517,11 @@ def _add_training_commands(sub: Any) -> None:
     train.add_argument("--patience", type=int, help="stop after N epochs without improvement")
     train.add_argument("--accumulate", type=int, default=1, help="series per optimizer step")
     train.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    train.add_argument(
+        "--no-quarter-turns",
+        action="store_true",
+        help="augment without the paper's random 90-degree turns of axial and coronal series",
+    )
     train.add_argument("--no-oversample", action="store_true", help="no minority oversampling")
     train.add_argument("--resume", metavar="FILE", help="continue from this model file")
     train.add_argument("--device", choices=DEVICE_NAMES, default="auto")

@@ -21,7 +21,7 @@ import torch
 from napari_elnet.errors import ConfigurationError, ModelFileError
 from napari_elnet.intensity import Landmarks
 from napari_elnet.model import ELNet
-from napari_elnet.multislice_norm import NormKind
+from napari_elnet.norm_kinds import NormKind
 from napari_elnet.series import PLANES, Plane
 
 FORMAT = "napari-elnet-model"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet.errors import ConfigurationError
-
-NormKind = Literal["layer", "contrast"]
-NORM_KINDS: tuple[NormKind, ...] = ("layer", "contrast")
+from napari_elnet.norm_kinds import NORM_KINDS, NormKind
 
 
 class MultiSliceNorm(nn.Module):

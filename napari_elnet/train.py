@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet import __version__
-from napari_elnet.augment import augment
+from napari_elnet.augment import ROT90_PLANES, AugmentConfig, augment
 from napari_elnet.datasets import Case
 from napari_elnet.device import resolve_device
 from napari_elnet.errors import ConfigurationError
@@ -36,91 +36,14 @@ from napari_elnet.intensity import Landmarks, fit_landmarks
 from napari_elnet.metrics import binary_metrics
 from napari_elnet.model import ELNet
 from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
-from napari_elnet.multislice_norm import NORM_KINDS, NormKind
 from napari_elnet.preprocess import prepare_volume, resize_slices
 from napari_elnet.resume import ResumeState, load_resume, save_resume, sidecar_path
 from napari_elnet.sampling import epoch_order, stratified_split
-from napari_elnet.series import PLANES, Plane
 from napari_elnet.steps import run_to_end
-
-PAPER_CHOICES: dict[str, tuple[Plane, NormKind]] = {
-    "acl": ("axial", "layer"),
-    "meniscus": ("coronal", "contrast"),
-    "abnormal": ("axial", "layer"),
-}
-"""The paper's plane and normalization per MRNet task (section 3.2)."""
+from napari_elnet.train_config import TrainConfig
 
 RNG_OFFSET = 0x5EED
 """Added to the seed for the training generator, so that it differs from the weight-init stream."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run.
-
-    Attributes:
-        task, plane: Label and plane to train on.
-        k, norm, blur, dropout: ELNet architecture (paper: k=4, blur 5).
-        lr: Adam learning rate; the paper used 1e-5..3e-5 (default 2e-5, the middle). The
-            phantom demonstration models use 1e-4 (at 1e-3 they collapsed to a constant output).
-        weight_decay: Adam L2 penalty (0: the paper mentions none).
-        epochs: Total number of epochs (paper: 200), also when resuming.
-        seed: Seed of the weight initialization and of every random choice of the run.
-        val_fraction: Share of each class held out for validation when no validation set is given.
-        folds: 1 for one run; N >= 2 for stratified N-fold cross-validation
-            (:func:`napari_elnet.crossval.cross_validate_steps`, one model per fold).
-        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
-        augment: Random augmentation of every training series (paper: on).
-        oversample: Repeat minority-class series each epoch until classes are equal (paper: on).
-        patience: Stop after this many epochs without a better validation ROC-AUC (None: never).
-        accumulate: Series per optimizer step (gradient accumulation; 1 = the paper's batch of one).
-        threshold: Probability at which validation predictions count as positive.
-        cache_half: Keep prepared volumes as float16 (halves memory, ~1e-3 rounding).
-    """
-
-    task: str = "acl"
-    plane: Plane = "axial"
-    k: int = 4
-    norm: NormKind = "layer"
-    blur: int = 5
-    dropout: float = 0.2
-    lr: float = 2e-5
-    weight_decay: float = 0.0
-    epochs: int = 200
-    seed: int = 0
-    val_fraction: float = 0.2
-    folds: int = 1
-    device: str = "auto"
-    augment: bool = True
-    oversample: bool = True
-    patience: int | None = None
-    accumulate: int = 1
-    threshold: float = 0.5
-    cache_half: bool = False
-
-    def __post_init__(self) -> None:
-        if self.plane not in PLANES:
-            raise ConfigurationError(f"plane must be one of {PLANES}, got {self.plane!r}")
-        if self.norm not in NORM_KINDS:
-            raise ConfigurationError(f"norm must be one of {NORM_KINDS}, got {self.norm!r}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigurationError(
-                f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
-            )
-        if self.epochs < 1 or self.accumulate < 1:
-            raise ConfigurationError(
-                f"epochs and accumulate must be >= 1, got {self.epochs}, {self.accumulate}"
-            )
-        if self.folds < 1:
-            raise ConfigurationError(f"folds must be >= 1, got {self.folds}")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigurationError(f"patience must be >= 1 or None, got {self.patience}")
-
-    @classmethod
-    def for_task(cls, task: str, **changes: object) -> TrainConfig:
-        """The paper's plane and normalization for an MRNet task, with ``changes`` applied."""
-        plane, norm = PAPER_CHOICES.get(task, ("axial", "layer"))
-        return cls(**({"task": task, "plane": plane, "norm": norm} | changes))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -381,6 +304,7 @@ def _train_epoch(
 ) -> Generator[TrainProgress, None, tuple[list[float], bool]]:
     """One epoch of single-series steps; returns the step losses and whether it was cancelled."""
     config = run.config
+    augmentation = AugmentConfig(rot90_planes=ROT90_PLANES if config.quarter_turns else ())
     order = epoch_order(labels, config.oversample, rng)
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -391,7 +315,7 @@ def _train_epoch(
             return losses, True
         x = volumes[index].to(device).float()
         if config.augment:
-            x = augment(x, config.plane, rng)
+            x = augment(x, config.plane, rng, augmentation)
         target = torch.tensor([int(labels[index])], device=device)
         loss = F.cross_entropy(model(x)[None], target)
         (loss / config.accumulate).backward()
@@ -424,6 +348,7 @@ def _provenance(
         "epochs": config.epochs,
         "dropout": config.dropout,
         "augment": config.augment,
+        "quarter_turns": config.quarter_turns,
         "oversample": config.oversample,
         "accumulate": config.accumulate,
         "optimizer": "Adam",

@@ -47,19 +47,22 @@ SUMMARY = (
 )
 
 
-def progress(task: str) -> Callable[[TrainProgress], None]:
-    """Callback printing one line per finished epoch."""
-    seen: set[int] = set()
+def epoch_line(task: str, record: dict[str, float], epochs: int) -> str:
+    """One line for a finished epoch of the run's history."""
+    return (
+        f"  {task} epoch {int(record['epoch'])}/{epochs} loss {record['train_loss']:.4f} "
+        f"val AUC {record.get('roc_auc', float('nan')):.3f} "
+        f"{record['train_volumes_per_s']:.1f} vol/s {record['seconds']:.0f}s"
+    )
+
+
+def progress(task: str, printed: set[int]) -> Callable[[TrainProgress], None]:
+    """Callback printing each epoch once its validation is in the history (at the next step)."""
 
     def show(p: TrainProgress) -> None:
-        if p.phase == "validate" and p.step == p.steps and p.epoch not in seen:
-            seen.add(p.epoch)
-            auc = p.metrics.get("roc_auc", float("nan"))
-            print(
-                f"  {task} epoch {p.epoch}/{p.epochs} loss {p.loss:.4f} val AUC {auc:.3f} "
-                f"{p.volumes_per_s:.1f} vol/s {p.elapsed:.0f}s",
-                flush=True,
-            )
+        if p.metrics and int(p.metrics["epoch"]) not in printed:
+            printed.add(int(p.metrics["epoch"]))
+            print(epoch_line(task, p.metrics, p.epochs), flush=True)
 
     return show
 
@@ -98,6 +101,7 @@ def main() -> int:
             device="cpu",
         )
         began = time.perf_counter()
+        printed: set[int] = set()
         checkpoint = work / name
         # A checkpoint in the work folder (from an earlier, shorter run) is continued, not redone.
         resume = checkpoint if checkpoint.exists() else None
@@ -106,11 +110,14 @@ def main() -> int:
             open_dataset(train_root, task, plane, "train"),
             checkpoint,
             open_dataset(train_root, task, plane, "valid"),
-            callback=progress(task),
+            callback=progress(task, printed),
             source="napari-elnet knee phantom (MRNet layout)",
             resume=resume,
         )
         seconds = time.perf_counter() - began
+        for done in result.history:
+            if int(done["epoch"]) not in printed:
+                print(epoch_line(task, done, config.epochs), flush=True)
         loaded = load_model(result.path)
         info = with_updates(
             loaded.info, demo=True, summary=SUMMARY.format(task=task, plane=plane, norm=norm)

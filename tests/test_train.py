@@ -276,3 +276,24 @@ def test_stratified_split_and_folds() -> None:
     assert [int(labels[f].sum()) for f in folds] == [1, 1, 1, 1]
     with pytest.raises(ConfigurationError, match="needs at least 5 cases of class 1, found 4"):
         stratified_folds(labels, 5, torch.Generator())
+
+
+@pytest.mark.parametrize("quarter_turns", [True, False])
+def test_quarter_turns_follow_the_config(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quarter_turns: bool
+) -> None:
+    import napari_elnet.train as train_module
+    from napari_elnet.augment import augment
+
+    turned_planes: set[tuple[str, ...]] = set()
+
+    def spy(volume, plane, generator, config):
+        turned_planes.add(config.rot90_planes)
+        return augment(volume, plane, generator, config)
+
+    monkeypatch.setattr(train_module, "augment", spy)
+    train_set, valid_set = _sets(data)
+    config = TrainConfig(**TINY, epochs=1, quarter_turns=quarter_turns)
+    result = train(config, train_set, tmp_path / "m.pt", valid_set)
+    assert turned_planes == ({("axial", "coronal")} if quarter_turns else {()})
+    assert load_model(result.path).info.provenance["quarter_turns"] is quarter_turns

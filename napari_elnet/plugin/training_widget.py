@@ -50,7 +50,8 @@ from napari_elnet.series import PLANES
 if TYPE_CHECKING:
     import napari
 
-    from napari_elnet.train import TrainConfig, TrainProgress, TrainResult
+    from napari_elnet.train import TrainProgress, TrainResult
+    from napari_elnet.train_config import TrainConfig
 
 MRNET_TASKS = ("acl", "meniscus", "abnormal")
 METRIC_COLUMNS = ("epoch", "acc.", "sens.", "spec.", "AUC", "MCC")
@@ -261,8 +262,8 @@ class TrainingWidget(QWidget):
         return box
 
     def _build_settings_box(self) -> QGroupBox:
-        from napari_elnet.multislice_norm import NORM_KINDS
-        from napari_elnet.train import TrainConfig
+        from napari_elnet.norm_kinds import NORM_KINDS
+        from napari_elnet.train_config import TrainConfig
 
         defaults = TrainConfig()
         box = QGroupBox("Model and training")
@@ -398,7 +399,7 @@ class TrainingWidget(QWidget):
 
     def _apply_task_defaults(self, task: str) -> None:
         """The paper's plane and normalization for ``task`` (sagittal for KneeMRI)."""
-        from napari_elnet.train import TrainConfig
+        from napari_elnet.train_config import TrainConfig
 
         if not task:
             return
@@ -415,7 +416,7 @@ class TrainingWidget(QWidget):
     # ----------------------------------------------------------------- settings
     def config(self) -> TrainConfig:
         """The run's settings from the controls (ConfigurationError if they are inconsistent)."""
-        from napari_elnet.train import TrainConfig
+        from napari_elnet.train_config import TrainConfig
 
         return TrainConfig.for_task(
             self.task_combo.currentText(),
