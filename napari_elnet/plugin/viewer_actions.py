@@ -86,6 +86,7 @@ def replace_heatmaps(
 
     A task's existing heatmap layer is updated in place (its data, geometry and metadata), which
     keeps the user's display settings and costs a fraction of removing and re-adding the layer.
+    New layers start hidden, so that only the one :func:`focus` shows is drawn on the GUI thread.
     """
     shown = []
     for result, layer in zip(results, layers, strict=True):
@@ -93,7 +94,7 @@ def replace_heatmaps(
         kwargs["translate"] = tuple(layer.translate)
         old = find_heatmap(viewer, result.task)
         if old is None:
-            shown.append(viewer.add_image(data, **kwargs))
+            shown.append(viewer.add_image(data, visible=False, **kwargs))
             continue
         old.data = data
         old.scale, old.translate = kwargs["scale"], kwargs["translate"]
