@@ -23,8 +23,17 @@ from napari_elnet.phantom.lesions import LESION_TASK
 from napari_elnet.triage import TaskResult, run_triage
 
 
-def lesion_hits(result: TaskResult, truth: list[LesionTruth], task: str) -> tuple[bool, bool]:
-    """(top slice within a lesion's slices +-1, heatmap peak inside a lesion's box)."""
+def peak_distance(peak: tuple[int, int, int], box: tuple[int, ...], spacing) -> float:
+    """Distance (mm) from the heatmap peak to a lesion box (0 inside it)."""
+    gaps = [max(box[2 * a] - peak[a], peak[a] - box[2 * a + 1], 0) * spacing[a] for a in range(3)]
+    return float(np.hypot.reduce(gaps))
+
+
+def lesion_hits(
+    result: TaskResult, truth: list[LesionTruth], task: str, spacing
+) -> tuple[bool, bool, float]:
+    """(top slice within a lesion's slices +-1, heatmap peak inside a lesion's box, distance (mm)
+    from the peak to the nearest lesion box)."""
     relevant = [t for t in truth if task == "abnormal" or LESION_TASK[t.kind] == task]
     s, r, c = result.peak
     slice_hit = any(t.slices[0] - 1 <= result.top_slice <= t.slices[1] + 1 for t in relevant)
@@ -32,7 +41,8 @@ def lesion_hits(result: TaskResult, truth: list[LesionTruth], task: str) -> tupl
         t.box[0] <= s <= t.box[1] and t.box[2] <= r <= t.box[3] and t.box[4] <= c <= t.box[5]
         for t in relevant
     )
-    return slice_hit, peak_hit
+    distance = min(peak_distance(result.peak, t.box, spacing) for t in relevant)
+    return slice_hit, peak_hit, distance
 
 
 def main() -> None:
@@ -43,7 +53,7 @@ def main() -> None:
     models = load_default_models()
     if not models:
         raise SystemExit("no default models ship with this build")
-    stats = {m.info.task: {"p": [], "y": [], "slice": [], "peak": []} for m in models}
+    stats = {m.info.task: {"p": [], "y": [], "slice": [], "peak": [], "mm": []} for m in models}
     start = time.perf_counter()
     for i in range(args.n):
         study = generate_study(args.seed + i)
@@ -55,15 +65,17 @@ def main() -> None:
             stats[task]["p"].append(result.probability)
             stats[task]["y"].append(label)
             if label:
-                slice_hit, peak_hit = lesion_hits(result, study.truth[plane], task)
+                spacing = study.series[plane].spacing
+                slice_hit, peak_hit, mm = lesion_hits(result, study.truth[plane], task, spacing)
                 stats[task]["slice"].append(slice_hit)
                 stats[task]["peak"].append(peak_hit)
+                stats[task]["mm"].append(mm)
     seconds = time.perf_counter() - start
     print(
         f"{args.n} held-out phantom studies (seeds {args.seed}..{args.seed + args.n - 1}), {seconds:.0f} s"
     )
     print(
-        f"{'task':9s} {'n+':>4s} {'n-':>4s} {'ROC-AUC':>8s} {'top slice hit':>14s} {'peak in box':>12s} {'negatives called negative':>26s}"
+        f"{'task':9s} {'n+':>4s} {'n-':>4s} {'ROC-AUC':>8s} {'top slice hit':>14s} {'peak in box':>12s} {'negatives called negative':>26s} {'peak to box, mm (median, max)':>30s}"
     )
     for task, s in stats.items():
         y, p = np.array(s["y"]), np.array(s["p"])
@@ -75,7 +87,8 @@ def main() -> None:
             f"{task:9s} {positives:4d} {negatives:4d} {roc_auc(y, p):8.3f} "
             f"{slice_rate:8.3f} ({int(np.sum(s['slice']))}/{positives}) "
             f"{peak_rate:6.3f} ({int(np.sum(s['peak']))}/{positives}) "
-            f"{spec:14.3f} ({int(np.sum(p[y == 0] < 0.5))}/{negatives})"
+            f"{spec:14.3f} ({int(np.sum(p[y == 0] < 0.5))}/{negatives}) "
+            f"{np.median(s['mm']):16.1f} {np.max(s['mm']):6.1f}"
         )
 
 

@@ -1,4 +1,5 @@
-"""The one preprocessing path shared by training and inference: resize to 256 x 256, standardize."""
+"""The one preprocessing path shared by training and inference: resize to 256 x 256, clip the
+brightest voxels, standardize."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import torch.nn.functional as F
 from napari_elnet.errors import ConfigurationError
 from napari_elnet.intensity import Landmarks, standardize
 from napari_elnet.model import INPUT_SIZE
+
+BRIGHT_PERCENTILE = 99.5
+"""Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""
 
 
 def resize_slices(volume: np.ndarray | torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
@@ -34,6 +38,15 @@ def resize_slices(volume: np.ndarray | torch.Tensor, size: int = INPUT_SIZE) -> 
     return resized[:, 0]
 
 
+def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np.ndarray:
+    """The series with its brightest voxels (fluid, flow, coil hot spots) clipped to ``percentile``.
+
+    MRNet's uint8 volumes were scaled and clipped at this percentile; without the same clip a
+    scanner series has a bright tail that no model trained on them has seen.
+    """
+    return np.minimum(volume, np.float32(np.percentile(volume, percentile)))
+
+
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:
     """Turn a series' pixels into ELNet input.
 
@@ -44,6 +57,6 @@ def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> to
     Returns:
         (S, 1, 256, 256) float32 tensor on the CPU.
     """
-    resized = resize_slices(volume)
-    standardized = standardize(resized.numpy(), landmarks)
+    clipped = clip_bright(resize_slices(volume).numpy())
+    standardized = standardize(clipped, landmarks)
     return torch.from_numpy(standardized)[:, None]

@@ -36,7 +36,7 @@ from napari_elnet.intensity import Landmarks, fit_landmarks
 from napari_elnet.metrics import binary_metrics
 from napari_elnet.model import ELNet
 from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
-from napari_elnet.preprocess import prepare_volume, resize_slices
+from napari_elnet.preprocess import clip_bright, prepare_volume, resize_slices
 from napari_elnet.resume import ResumeState, load_resume, save_resume, sidecar_path
 from napari_elnet.sampling import epoch_order, stratified_split
 from napari_elnet.steps import run_to_end
@@ -226,7 +226,7 @@ def prepare_cases(
         rate = (i + 1) / max(time.perf_counter() - started, 1e-9)
         yield run.progress("prepare", 0, i + 1, len(cases), math.nan, rate)
     if landmarks is None:
-        landmarks = fit_landmarks(volumes)
+        landmarks = fit_landmarks(clip_bright(volume) for volume in volumes)
     prepared = []
     for volume in volumes:
         tensor = prepare_volume(volume, landmarks)

@@ -8,7 +8,12 @@ import torch
 
 from napari_elnet.errors import ConfigurationError
 from napari_elnet.intensity import fit_landmarks, standardize
-from napari_elnet.preprocess import prepare_volume, resize_slices
+from napari_elnet.preprocess import (
+    BRIGHT_PERCENTILE,
+    clip_bright,
+    prepare_volume,
+    resize_slices,
+)
 
 
 @pytest.mark.parametrize("shape", [(3, 512, 512), (1, 100, 300), (2, 256, 256)])
@@ -28,10 +33,27 @@ def test_uses_the_model_landmarks() -> None:
     rng = np.random.default_rng(1)
     vol = (rng.random((2, 256, 256)) * 500).astype(np.float32)
     lm = fit_landmarks([vol**1.5])
-    expected = standardize(vol, lm)
+    expected = standardize(clip_bright(vol), lm)
     np.testing.assert_allclose(prepare_volume(vol, lm)[:, 0].numpy(), expected, atol=1e-6)
 
 
 def test_rejects_non_volume() -> None:
     with pytest.raises(ConfigurationError, match=r"\(S, H, W\).*\(4, 4\)"):
         prepare_volume(np.zeros((4, 4)))
+
+
+def test_bright_outliers_do_not_change_the_input() -> None:
+    rng = np.random.default_rng(0)
+    volume = rng.uniform(0, 100, (4, 64, 64)).astype(np.float32)
+    hot = volume.copy()
+    hot[0, :4, :4] = 1e6  # 64 of 16384 voxels (0.4%): a coil hot spot, a vessel
+    plain, spiked = prepare_volume(volume), prepare_volume(hot)
+    assert float(spiked.max()) < 1.5 * float(plain.max())
+    np.testing.assert_allclose(spiked[1:].numpy(), plain[1:].numpy(), atol=0.05)
+
+
+def test_clip_bright_matches_the_mrnet_rule() -> None:
+    volume = np.arange(1000, dtype=np.float32).reshape(1, 10, 100)
+    clipped = clip_bright(volume)
+    assert clipped.max() == np.float32(np.percentile(volume, BRIGHT_PERCENTILE))
+    assert (clipped == volume)[volume <= clipped.max()].all()

@@ -18,6 +18,7 @@ from napari_elnet.phantom.study import (
     PhantomStudy,
     generate_study,
 )
+from napari_elnet.preprocess import BRIGHT_PERCENTILE
 from napari_elnet.series import Series
 
 MRNET_SIZE = 256
@@ -34,12 +35,12 @@ def studies(n: int, seed: int, config: PhantomConfig | None = None) -> Iterator[
 
 
 def to_mrnet_volume(series: Series) -> np.ndarray:
-    """A stack as MRNet stores it: uint8, (S, 256, 256), 0..255 from the 99.5th percentile."""
+    """A stack as MRNet stores it: uint8, (S, 256, 256), 0..255 up to the 99.5th percentile."""
     tensor = torch.from_numpy(series.array)[:, None]
     resized = torch.nn.functional.interpolate(
         tensor, size=(MRNET_SIZE, MRNET_SIZE), mode="bilinear", antialias=True, align_corners=False
     )[:, 0].numpy()
-    high = float(np.percentile(resized, 99.5)) or 1.0
+    high = float(np.percentile(resized, BRIGHT_PERCENTILE)) or 1.0
     return np.clip(resized / high * 255.0, 0, 255).astype(np.uint8)
 
 
