@@ -75,6 +75,12 @@ def main() -> None:
             f"{task:9s} positives {positives:3d}  suspicion ROC-AUC {roc_auc(truth, suspicion):.3f}  "
             f"own model ROC-AUC {roc_auc(truth, own):.3f}  positives in the top {positives}: {top}"
         )
+    torn = np.array([labels[case_of(r)]["acl"] or labels[case_of(r)]["meniscus"] for r in ok])
+    positives = int(torn.sum())
+    print(
+        f"{'any tear':9s} positives {positives:3d}  suspicion ROC-AUC {roc_auc(torn, suspicion):.3f}"
+        f"  positives in the top {positives}: {int(torn[order[:positives]].sum())}"
+    )
 
 
 if __name__ == "__main__":
