@@ -29,3 +29,18 @@ def test_sample_opens_in_a_viewer(make_napari_viewer) -> None:
         "coronal",
         "axial",
     }
+
+
+def test_default_models_find_the_sample_knees_tears() -> None:
+    from napari_elnet.defaults import load_default_models
+    from napari_elnet.phantom import generate_study
+    from napari_elnet.plugin.sample_data import SAMPLE_LABELS, SAMPLE_SEED
+    from napari_elnet.triage import run_triage
+
+    study = generate_study(SAMPLE_SEED, labels=SAMPLE_LABELS)
+    assert {"acl_tear", "meniscal_tear"} <= set(study.lesions)
+    results = run_triage(list(study.series.values()), load_default_models(), device="cpu")
+    assert {r.task: r.decision for r in results} == {"acl": 1, "meniscus": 1, "abnormal": 1}
+    for result in results:
+        truth = study.truth[result.plane]
+        assert any(t.slices[0] - 1 <= result.top_slice <= t.slices[1] + 1 for t in truth)
