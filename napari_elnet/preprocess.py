@@ -44,7 +44,19 @@ def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np
     MRNet's uint8 volumes were scaled and clipped at this percentile; without the same clip a
     scanner series has a bright tail that no model trained on them has seen.
     """
-    return np.minimum(volume, np.float32(np.percentile(volume, percentile)))
+    return np.minimum(volume, np.float32(_percentile(volume, percentile)))
+
+
+def _percentile(volume: np.ndarray, percentile: float) -> float:
+    """``np.percentile`` (linear) from one partition: 2 ms instead of 20 ms for 32 x 256 x 256."""
+    flat = volume.reshape(-1)
+    position = percentile / 100.0 * (flat.size - 1)
+    k = int(position)
+    parted = np.partition(flat, k)
+    low = float(parted[k])
+    if k + 1 >= flat.size:
+        return low
+    return low + (float(parted[k + 1 :].min()) - low) * (position - k)
 
 
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:
