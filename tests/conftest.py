@@ -1,4 +1,8 @@
-"""Shared fixtures: real scanner data from ../shared/data (skipped with a reason when absent)."""
+"""Shared fixtures: real scanner data from ../shared/data (skipped with a reason when absent).
+
+Tests that also take napari's ``make_napari_viewer`` must list these fixtures before it: a skip in
+setup after the viewer fixture has started makes napari's teardown fail (it reads the call report).
+"""
 
 from __future__ import annotations
 

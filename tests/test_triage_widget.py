@@ -38,7 +38,7 @@ def _widget(viewer, qtbot) -> TriageWidget:
 
 
 def test_open_real_knee_and_triage_by_clicking_run(
-    make_napari_viewer, qtbot, knee_dir: Path, sagittal_model: Path
+    knee_dir: Path, make_napari_viewer, qtbot, sagittal_model: Path
 ) -> None:
     viewer = make_napari_viewer()
     layers = viewer.open(knee_dir, plugin="napari-elnet")
@@ -74,7 +74,7 @@ def three_models(tmp_path: Path) -> list[Path]:
 
 
 def test_cancel_mid_run_leaves_no_half_made_layers(
-    make_napari_viewer, qtbot, knee_dir: Path, three_models: list[Path]
+    knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
     import time
 
@@ -96,7 +96,7 @@ def test_cancel_mid_run_leaves_no_half_made_layers(
 
 
 def test_event_loop_never_stalls_during_a_run(
-    make_napari_viewer, qtbot, knee_dir: Path, three_models: list[Path]
+    knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
     """A probe timer measures the longest gap between event-loop turns during triage."""
     import time
@@ -123,7 +123,7 @@ def test_event_loop_never_stalls_during_a_run(
 
 
 def test_running_again_replaces_heatmaps_and_rows_navigate(
-    make_napari_viewer, qtbot, knee_dir: Path, three_models: list[Path]
+    knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
     viewer = make_napari_viewer()
     (layer,) = viewer.open(knee_dir, plugin="napari-elnet")
@@ -164,7 +164,7 @@ def test_a_model_chosen_while_defaults_load_is_kept(
 
 
 def test_the_shown_result_has_its_heatmap_visible(
-    make_napari_viewer, qtbot, knee_dir: Path, three_models: list[Path]
+    knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
     viewer = make_napari_viewer()
     viewer.open(knee_dir, plugin="napari-elnet")
