@@ -30,9 +30,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_elnet.device import DEVICE_NAMES
-from napari_elnet.model_choice import ModelChoice
 from napari_elnet.plugin import viewer_actions as actions
-from napari_elnet.plugin.model_files import load_or_report
+from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.relevance_plot import RelevancePlot
 
 if TYPE_CHECKING:
@@ -50,14 +49,6 @@ MODEL_COLUMNS = ("task", "plane", "series", "model")
 RESULT_COLUMNS = ("task", "probability", "decision", "top slice")
 
 
-def _startup() -> tuple[list[LoadedModel], str]:
-    """Load the default models and find the device ``auto`` resolves to (runs in a worker)."""
-    from napari_elnet.defaults import load_default_models
-    from napari_elnet.device import resolve_device
-
-    return load_default_models(), resolve_device("auto").type
-
-
 class TriageWidget(QWidget):
     """Dock widget that triages the open study with one ELNet per task."""
 
@@ -68,17 +59,14 @@ class TriageWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.models: list[LoadedModel] = []
-        self.choice = ModelChoice()
         self.results: list[TaskResult] = []
         self.result_layers: list[Image] = []
-        self.auto_device = "cpu"
         self.worker: Any = None
         self._order: list[int] = []
         self._build()
         self.viewer.layers.events.inserted.connect(self._refresh_series)
         self.viewer.layers.events.removed.connect(self._refresh_series)
         self.viewer.dims.events.current_step.connect(self._on_step)
-        self._start_loading_defaults()
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -105,17 +93,9 @@ class TriageWidget(QWidget):
         self.model_table.setMaximumHeight(130)
         self.model_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         layout.addWidget(self.model_table)
-        buttons = QHBoxLayout()
-        self.defaults_button = QPushButton("Default models")
-        self.defaults_button.clicked.connect(self.use_default_models)
-        self.model_file_button = QPushButton("Model file...")
-        self.model_file_button.clicked.connect(self._choose_model_file)
-        buttons.addWidget(self.defaults_button)
-        buttons.addWidget(self.model_file_button)
-        layout.addLayout(buttons)
-        self.model_status = QLabel("loading default models...")
-        self.model_status.setWordWrap(True)
-        layout.addWidget(self.model_status)
+        self.picker = ModelPicker()
+        self.picker.modelsChanged.connect(self._on_models_changed)
+        layout.addWidget(self.picker)
         return box
 
     def _build_run_box(self) -> QGroupBox:
@@ -180,27 +160,21 @@ class TriageWidget(QWidget):
         return box
 
     # ----------------------------------------------------------------- models
-    def _start_loading_defaults(self) -> None:
-        from napari.qt.threading import create_worker
-
-        self.model_status.setText("loading default models...")
-        worker = create_worker(_startup, _start_thread=False)
-        worker.returned.connect(self._on_defaults_loaded)
-        worker.errored.connect(lambda exc: self.model_status.setText(f"default models: {exc}"))
-        worker.start()
-        self._startup_worker = worker
+    @property
+    def model_status(self) -> QLabel:
+        """The line saying which models are in use (or that they are loading)."""
+        return self.picker.status
 
     def use_default_models(self) -> None:
         """Forget the model files the user picked and (re)load the shipped defaults."""
-        self.choice.forget_picks()
-        self._start_loading_defaults()
+        self.picker.use_default_models()
 
-    def _on_defaults_loaded(self, loaded: tuple[list[LoadedModel], str]) -> None:
-        defaults, self.auto_device = loaded
-        self.choice.defaults = list(defaults)
-        self.set_models(self.choice.models())
-        if not defaults:
-            self.model_status.setText("no default models ship with this build: choose a model file")
+    def use_model_file(self, path: str) -> None:
+        """Load a model file and use it for its task (replacing the model of that task)."""
+        self.picker.use_model_file(path)
+
+    def _on_models_changed(self) -> None:
+        self.set_models(self.picker.models())
         self._update_device_note()
 
     def set_models(self, models: Sequence[LoadedModel]) -> None:
@@ -217,25 +191,9 @@ class TriageWidget(QWidget):
             item = QTableWidgetItem(summary)
             item.setToolTip(f"{loaded.identity}\n{summary}")
             self.model_table.setItem(row, 3, item)
-        self.model_status.setText(
-            f"{len(self.models)} model(s): " + ", ".join(m.identity for m in self.models)
-        )
         self._refresh_series()
         self.modelsChanged.emit()
 
-    def use_model_file(self, path: str) -> None:
-        """Load a model file and use it for its task (replacing the model of that task)."""
-        loaded = load_or_report(path)
-        if loaded is not None:
-            self.choice.pick(loaded)
-            self.set_models(self.choice.models())
-
-    def _choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "ELNet model file", "", "ELNet models (*.pt)")
-        if path:
-            self.use_model_file(path)
-
-    # ----------------------------------------------------------------- series
     def series_combo(self, row: int) -> QComboBox:
         """The series chooser of model row ``row``."""
         return self.model_table.cellWidget(row, 2)
@@ -268,7 +226,7 @@ class TriageWidget(QWidget):
     # ----------------------------------------------------------------- device
     def _update_device_note(self) -> None:
         chosen = self.device_combo.currentText()
-        device = self.auto_device if chosen == "auto" else chosen
+        device = self.picker.auto_device if chosen == "auto" else chosen
         note = ""
         if device == "cpu":
             note = "Running on the CPU (no GPU in use): expect a few seconds per task."

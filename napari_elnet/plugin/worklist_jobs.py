@@ -35,19 +35,6 @@ class OpenedStudy:
     results: list[TaskResult]
 
 
-def warm_up() -> tuple[list[LoadedModel], str]:
-    """Import the worklist core, load the default models, resolve ``auto`` (runs in a worker).
-
-    Returns:
-        The default models (possibly none) and the device type ``auto`` resolves to.
-    """
-    import napari_elnet.worklist  # noqa: F401  (torch and friends, off the GUI thread)
-    from napari_elnet.defaults import load_default_models
-    from napari_elnet.device import resolve_device
-
-    return load_default_models(), resolve_device("auto").type
-
-
 def worklist_run(
     root: Path,
     models: Sequence[LoadedModel],

@@ -38,15 +38,13 @@ from qtpy.QtWidgets import (
 )
 
 from napari_elnet.device import DEVICE_NAMES
-from napari_elnet.model_choice import ModelChoice
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.layers import study_layers
-from napari_elnet.plugin.model_files import load_or_report
+from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.worklist_jobs import (
     OpenedStudy,
     most_suspicious,
     open_study_run,
-    warm_up,
     worklist_run,
 )
 
@@ -109,7 +107,6 @@ class WorklistWidget(QWidget):
         self.viewer = napari_viewer
         self.data_dir = None if data_dir is None else Path(data_dir)
         self.models: list[LoadedModel] = []
-        self.choice = ModelChoice()
         self.results: list[StudyResult] = []
         """Rows of the table, in table order (ranked)."""
         self.refs: dict[str, StudyRef] = {}
@@ -120,13 +117,11 @@ class WorklistWidget(QWidget):
         self.opened: OpenedStudy | None = None
         self.opened_layers: list[Image] = []
         self._marks: ReviewedMarks | None = None
-        self._ready = False
         self._filling = False
         self._run_key: tuple[str, tuple[str, ...]] | None = None
         self._cancel = threading.Event()
         self.destroyed.connect(self._cancel.set)  # a closed viewer stops the run
         self._build()
-        self._start_warm_up()
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -147,17 +142,10 @@ class WorklistWidget(QWidget):
         row.addWidget(self.root_edit)
         row.addWidget(self.browse_button)
         form.addRow("Root folder", row)
-        buttons = QHBoxLayout()
-        self.defaults_button = QPushButton("Default models")
-        self.defaults_button.clicked.connect(self.use_default_models)
-        self.model_file_button = QPushButton("Model files...")
-        self.model_file_button.clicked.connect(self._choose_model_files)
-        buttons.addWidget(self.defaults_button)
-        buttons.addWidget(self.model_file_button)
-        form.addRow("Models", buttons)
-        self.model_status = QLabel("loading default models...")
-        self.model_status.setWordWrap(True)
-        form.addRow(self.model_status)
+        # The worklist core is imported with the models, off the GUI thread.
+        self.picker = ModelPicker(several=True, warm=("napari_elnet.worklist",))
+        self.picker.modelsChanged.connect(self._on_models_changed)
+        form.addRow("Models", self.picker)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICE_NAMES)
         form.addRow("Device", self.device_combo)
@@ -228,60 +216,30 @@ class WorklistWidget(QWidget):
         return TASK_COLUMN + len(self.tasks)
 
     # ----------------------------------------------------------------- models
-    def _start_warm_up(self) -> None:
-        from napari.qt.threading import create_worker
-
-        self.model_status.setText("loading default models...")
-        worker = create_worker(warm_up, _start_thread=False)
-        worker.returned.connect(self._on_warm)
-        worker.errored.connect(self._on_warm_error)
-        worker.start()
-        self._warm_worker = worker
+    @property
+    def model_status(self) -> QLabel:
+        """The line saying which models are in use (or that they are loading)."""
+        return self.picker.status
 
     def use_default_models(self) -> None:
         """Forget the model files the user picked and (re)load the shipped defaults."""
-        self.choice.forget_picks()
-        self._start_warm_up()
+        self.picker.use_default_models()
 
-    def _on_warm(self, loaded: tuple[list[LoadedModel], str]) -> None:
-        defaults, auto_device = loaded
-        self._ready = True
-        self.device_combo.setItemText(0, f"auto ({auto_device})")
-        self.choice.defaults = list(defaults)
-        self.set_models(self.choice.models())
-        if not self.models:
-            self.model_status.setText("no default models ship with this build: choose model files")
+    def use_model_file(self, path: str | Path) -> None:
+        """Load a model file and use it for its task (replacing the model of that task)."""
+        self.picker.use_model_file(path)
 
-    def _on_warm_error(self, exc: Exception) -> None:
-        self._ready = True
-        self.model_status.setText(f"default models: {exc}")
-        self._update_buttons()
+    def _on_models_changed(self) -> None:
+        self.device_combo.setItemText(0, f"auto ({self.picker.auto_device})")
+        self.set_models(self.picker.models())
 
     def set_models(self, models: Sequence[LoadedModel]) -> None:
         """Use these models (one per task)."""
         self.models = list(models)
-        lines = [f"{m.identity}{' (demo weights)' if m.info.demo else ''}" for m in self.models]
-        names = [f"{m.info.task}/{m.info.plane}" for m in self.models]
-        self.model_status.setText(f"{len(self.models)} model(s): " + ", ".join(names))
-        self.model_status.setToolTip("\n".join(lines))
         if not self.results:
             self._set_columns([m.info.task for m in self.models])
         self._update_buttons()
         self.modelsChanged.emit()
-
-    def use_model_file(self, path: str | Path) -> None:
-        """Load a model file and use it for its task (replacing the model of that task)."""
-        loaded = load_or_report(path)
-        if loaded is not None:
-            self.choice.pick(loaded)
-            self.set_models(self.choice.models())
-
-    def _choose_model_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "ELNet model files", "", "ELNet models (*.pt)"
-        )
-        for path in paths:
-            self.use_model_file(path)
 
     # ----------------------------------------------------------------- reviewed marks
     @property
@@ -335,11 +293,12 @@ class WorklistWidget(QWidget):
     def _update_buttons(self) -> None:
         running = self.worker is not None
         self.start_button.setEnabled(
-            running or (self._ready and bool(self.models) and bool(self.root_edit.text().strip()))
+            running
+            or (self.picker.ready and bool(self.models) and bool(self.root_edit.text().strip()))
         )
-        for control in (self.root_edit, self.browse_button, self.defaults_button):
+        for control in (self.root_edit, self.browse_button):
             control.setEnabled(not running)
-        self.model_file_button.setEnabled(not running)
+        self.picker.set_running(running)
         self.device_combo.setEnabled(not running)
         self.export_button.setEnabled(not running and bool(self.results))
 
