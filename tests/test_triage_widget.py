@@ -37,6 +37,22 @@ def _widget(viewer, qtbot) -> TriageWidget:
     return widget
 
 
+def _knee_with(make_napari_viewer, qtbot, knee_dir: Path, paths: list[Path]):
+    """(viewer, the real knee's layer, a triage widget using only the model files ``paths``)."""
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(knee_dir, plugin="napari-elnet")
+    widget = _widget(viewer, qtbot)
+    _use_only(widget, paths)
+    return viewer, layer, widget
+
+
+def _click_run(widget: TriageWidget, qtbot) -> list:
+    """Click Run and wait for the results."""
+    with qtbot.waitSignal(widget.triageFinished, timeout=60_000) as finished:
+        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    return finished.args[0]
+
+
 def test_open_real_knee_and_triage_by_clicking_run(
     knee_dir: Path, make_napari_viewer, qtbot, sagittal_model: Path
 ) -> None:
@@ -48,9 +64,7 @@ def test_open_real_knee_and_triage_by_clicking_run(
     widget = _widget(viewer, qtbot)
     _use_only(widget, [sagittal_model])
     assert widget.series_combo(0).currentText() == layer.name
-    with qtbot.waitSignal(widget.triageFinished, timeout=60_000) as finished:
-        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
-    (result,) = finished.args[0]
+    (result,) = _click_run(widget, qtbot)
     heatmap = actions.find_heatmap(viewer, "acl")
     assert heatmap is not None
     assert heatmap.data.shape == layer.data.shape
@@ -78,10 +92,7 @@ def test_cancel_mid_run_leaves_no_half_made_layers(
 ) -> None:
     import time
 
-    viewer = make_napari_viewer()
-    viewer.open(knee_dir, plugin="napari-elnet")
-    widget = _widget(viewer, qtbot)
-    _use_only(widget, three_models)
+    viewer, _, widget = _knee_with(make_napari_viewer, qtbot, knee_dir, three_models)
     layers_before = [layer.name for layer in viewer.layers]
     qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     assert widget.run_button.text() == "Cancel"
@@ -103,17 +114,13 @@ def test_event_loop_never_stalls_during_a_run(
 
     from qtpy.QtCore import QTimer
 
-    viewer = make_napari_viewer()
-    viewer.open(knee_dir, plugin="napari-elnet")
-    widget = _widget(viewer, qtbot)
-    _use_only(widget, three_models)
+    viewer, _, widget = _knee_with(make_napari_viewer, qtbot, knee_dir, three_models)
     ticks: list[float] = []
     probe = QTimer()
     probe.setInterval(5)
     probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
     probe.start()
-    with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
-        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    _click_run(widget, qtbot)
     qtbot.wait(50)
     probe.stop()
     longest = max(b - a for a, b in itertools.pairwise(ticks))
@@ -125,13 +132,9 @@ def test_event_loop_never_stalls_during_a_run(
 def test_running_again_replaces_heatmaps_and_rows_navigate(
     knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
-    viewer = make_napari_viewer()
-    (layer,) = viewer.open(knee_dir, plugin="napari-elnet")
-    widget = _widget(viewer, qtbot)
-    _use_only(widget, three_models[:2])
+    viewer, layer, widget = _knee_with(make_napari_viewer, qtbot, knee_dir, three_models[:2])
     for run in range(2):
-        with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
-            qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+        _click_run(widget, qtbot)
         if run == 0:  # a display setting the user changed survives the next run
             actions.find_heatmap(viewer, "acl").colormap = "viridis"
     assert actions.find_heatmap(viewer, "acl").colormap.name == "viridis"
@@ -166,12 +169,8 @@ def test_a_model_chosen_while_defaults_load_is_kept(
 def test_the_shown_result_has_its_heatmap_visible(
     knee_dir: Path, make_napari_viewer, qtbot, three_models: list[Path]
 ) -> None:
-    viewer = make_napari_viewer()
-    viewer.open(knee_dir, plugin="napari-elnet")
-    widget = _widget(viewer, qtbot)
-    _use_only(widget, three_models)
-    with qtbot.waitSignal(widget.triageFinished, timeout=60_000):
-        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    viewer, _, widget = _knee_with(make_napari_viewer, qtbot, knee_dir, three_models)
+    _click_run(widget, qtbot)
     for row, result in enumerate(widget.results):
         widget.show_result(row)
         visible = [
