@@ -35,23 +35,28 @@ VARIANTS: dict[str, AugmentConfig | None] = {
 }
 
 
-def probabilities(
-    loaded: LoadedModel, data: Path, transform: AugmentConfig | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, positive-class probabilities) of one model on the held-out split."""
+def prepared(loaded: LoadedModel, data: Path) -> tuple[list[torch.Tensor], np.ndarray]:
+    """The held-out series of a model's plane, read and prepared once, and their labels."""
     info = loaded.info
     cases = open_dataset(data, info.task, info.plane, "valid")
+    return [prepare_volume(c.volume(), info.landmarks) for c in cases], np.array(
+        [c.label for c in cases]
+    )
+
+
+def probabilities(
+    loaded: LoadedModel, volumes: list[torch.Tensor], transform: AugmentConfig | None, seed: int
+) -> np.ndarray:
+    """Positive-class probabilities of one model on prepared series, transformed or not."""
     generator = torch.Generator().manual_seed(seed)
-    labels, scores = [], []
     model = loaded.model.eval()
+    scores = []
     with torch.no_grad():
-        for case in cases:
-            x = prepare_volume(case.volume(), info.landmarks)
+        for x in volumes:
             if transform is not None:
-                x = augment(x, info.plane, generator, transform)
+                x = augment(x, loaded.info.plane, generator, transform)
             scores.append(float(torch.softmax(model(x), 0)[1]))
-            labels.append(case.label)
-    return np.array(labels), np.array(scores)
+    return np.array(scores)
 
 
 def main() -> None:
@@ -69,10 +74,11 @@ def main() -> None:
     print(f"{'model':22s} " + " ".join(f"{name:>28s}" for name in VARIANTS))
     for loaded in models:
         started = time.perf_counter()
-        aucs = []
-        for transform in VARIANTS.values():
-            labels, scores = probabilities(loaded, data, transform, seed=1)
-            aucs.append(roc_auc(labels, scores))
+        volumes, labels = prepared(loaded, data)
+        aucs = [
+            roc_auc(labels, probabilities(loaded, volumes, transform, seed=1))
+            for transform in VARIANTS.values()
+        ]
         name = f"{loaded.info.task}/{loaded.info.plane}"
         cells = " ".join(f"{auc:28.3f}" for auc in aucs)
         print(f"{name:22s} {cells}   ({time.perf_counter() - started:.0f} s)")

@@ -42,9 +42,9 @@ EPOCHS = {"meniscus": 20, "acl": 16, "abnormal": 16}
 """Epochs per task."""
 AUGMENT = False
 """Demonstration recipe: the paper's, without its augmentation. With it, ELNet stayed on its loss
-plateau on these phantoms for the meniscus task (34 epochs; contrast or layer norm, with or without
+plateau on these phantoms for the meniscus task (25 epochs; contrast or layer norm, with or without
 the 90-degree turns) and for ACL on coronal stacks (10 epochs); without it the meniscus model leaves
-the plateau at epoch 7. The phantom itself varies position, field of view, matrix, size and side."""
+the plateau at epoch 5-7. The phantom itself varies position, field of view, matrix, size and side."""
 TRAIN_SEED, TEST_SEED = 1000, 2000
 SUMMARY = (
     "DEMONSTRATION weights: ELNet k=4 ({task}, {plane}, {norm} norm) trained on synthetic knee "
