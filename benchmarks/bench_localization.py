@@ -23,26 +23,14 @@ from napari_elnet.phantom.lesions import LESION_TASK
 from napari_elnet.triage import TaskResult, run_triage
 
 
-def peak_distance(peak: tuple[int, int, int], box: tuple[int, ...], spacing) -> float:
-    """Distance (mm) from the heatmap peak to a lesion box (0 inside it)."""
-    gaps = [max(box[2 * a] - peak[a], peak[a] - box[2 * a + 1], 0) * spacing[a] for a in range(3)]
-    return float(np.hypot.reduce(gaps))
-
-
 def lesion_hits(
-    result: TaskResult, truth: list[LesionTruth], task: str, spacing
+    result: TaskResult, truth: list[LesionTruth], task: str, spacing: tuple[float, float, float]
 ) -> tuple[bool, bool, float]:
     """(top slice within a lesion's slices +-1, heatmap peak inside a lesion's box, distance (mm)
     from the peak to the nearest lesion box)."""
     relevant = [t for t in truth if task == "abnormal" or LESION_TASK[t.kind] == task]
-    s, r, c = result.peak
-    slice_hit = any(t.slices[0] - 1 <= result.top_slice <= t.slices[1] + 1 for t in relevant)
-    peak_hit = any(
-        t.box[0] <= s <= t.box[1] and t.box[2] <= r <= t.box[3] and t.box[4] <= c <= t.box[5]
-        for t in relevant
-    )
-    distance = min(peak_distance(result.peak, t.box, spacing) for t in relevant)
-    return slice_hit, peak_hit, distance
+    distance = min(t.distance(result.peak, spacing) for t in relevant)
+    return any(t.near_slice(result.top_slice) for t in relevant), distance == 0.0, distance
 
 
 def main() -> None:

@@ -141,3 +141,16 @@ def test_cli_entry_refuses_a_non_empty_folder_and_unknown_format(tmp_path: Path)
 def test_invalid_config() -> None:
     with pytest.raises(ConfigurationError, match="unknown contrast"):
         PhantomConfig(contrast="flair")
+
+
+def test_lesion_truth_slice_margin_and_box_distance() -> None:
+    from napari_elnet.phantom import LesionTruth
+
+    truth = LesionTruth("acl_tear", (4, 6), (4, 6, 10, 20, 30, 40), np.zeros((1, 1, 1), bool))
+    assert truth.near_slice(3) and truth.near_slice(7) and not truth.near_slice(8)
+    assert not truth.near_slice(3, margin=0)
+    assert truth.distance((5, 15, 35), (3.0, 0.5, 0.5)) == 0.0
+    assert truth.distance((5, 23, 35), (3.0, 0.5, 0.5)) == pytest.approx(1.5)
+    assert truth.distance((8, 23, 44), (3.0, 0.5, 0.5)) == pytest.approx(
+        np.hypot(6, np.hypot(1.5, 2))
+    )

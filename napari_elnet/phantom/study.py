@@ -80,6 +80,18 @@ class LesionTruth:
         """JSON-able form (without the mask)."""
         return {"kind": self.kind, "slices": list(self.slices), "box": list(self.box)}
 
+    def near_slice(self, index: int, margin: int = 1) -> bool:
+        """Whether slice ``index`` lies within the lesion's slices, give or take ``margin``."""
+        return self.slices[0] - margin <= index <= self.slices[1] + margin
+
+    def distance(self, point: tuple[int, int, int], spacing: tuple[float, float, float]) -> float:
+        """Distance (mm) from a voxel (slice, row, column) to the lesion's box; 0 inside it."""
+        gaps = [
+            max(self.box[2 * a] - point[a], point[a] - self.box[2 * a + 1], 0) * spacing[a]
+            for a in range(3)
+        ]
+        return float(np.hypot.reduce(gaps))
+
 
 @dataclass(frozen=True, eq=False)
 class PhantomStudy:
