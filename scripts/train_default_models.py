@@ -25,6 +25,7 @@ import torch
 
 from napari_elnet import __version__
 from napari_elnet.datasets import open_dataset
+from napari_elnet.defaults import DEFAULT_MODEL_FILES
 from napari_elnet.evaluate import evaluate
 from napari_elnet.model_file import load_model, save_model, with_updates
 from napari_elnet.phantom import PhantomConfig, write_mrnet
@@ -33,13 +34,8 @@ from napari_elnet.train import TrainConfig, TrainProgress, train
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "napari_elnet" / "default_models"
 METRICS = ROOT / "docs" / "default-models-metrics.json"
-RECIPES = (
-    ("meniscus", "coronal", "contrast", "meniscus_coronal.pt"),
-    ("acl", "axial", "layer", "acl_axial.pt"),
-    ("abnormal", "axial", "layer", "abnormal_axial.pt"),
-)
 EPOCHS = {"meniscus": 20, "acl": 16, "abnormal": 16}
-"""Epochs per task."""
+"""Epochs per task, in training order; plane and normalization are the paper's (PAPER_CHOICES)."""
 AUGMENT = False
 """Demonstration recipe: the paper's, without its augmentation. With it, ELNet stayed on its loss
 plateau on these phantoms for the meniscus task (25 epochs; contrast or layer norm, with or without
@@ -93,13 +89,11 @@ def main() -> int:
         write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=config, valid_fraction=1.0)
     print(f"phantom data in {work} ({time.perf_counter() - start:.0f} s)", flush=True)
     record = json.loads(METRICS.read_text()) if METRICS.exists() else {}
-    for task, plane, norm, name in RECIPES:
+    for task in EPOCHS:
         if args.only and task not in args.only:
             continue
-        config = TrainConfig(
-            task=task,
-            plane=plane,
-            norm=norm,
+        config = TrainConfig.for_task(
+            task,
             k=4,
             lr=args.lr,
             epochs=args.epochs or EPOCHS[task],
@@ -107,6 +101,9 @@ def main() -> int:
             device="cpu",
             augment=AUGMENT,
         )
+        plane, norm = config.plane, config.norm
+        name = f"{task}_{plane}.pt"
+        assert name in DEFAULT_MODEL_FILES, name
         began = time.perf_counter()
         printed: set[int] = set()
         checkpoint = work / name
@@ -149,7 +146,7 @@ def main() -> int:
         "command": "python scripts/train_default_models.py " + " ".join(sys.argv[1:]),
         "n_train_valid": args.n_train,
         "n_test": args.n_test,
-        "epochs": {task: args.epochs or EPOCHS[task] for task, *_ in RECIPES},
+        "epochs": {task: args.epochs or EPOCHS[task] for task in EPOCHS},
         "augment": AUGMENT,
         "lr": args.lr,
         "train_seed": TRAIN_SEED,
