@@ -32,7 +32,6 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -44,6 +43,7 @@ from qtpy.QtWidgets import (
 from napari_elnet.datasets import dataset_tasks, default_split, detect_layout
 from napari_elnet.device import DEVICE_NAMES
 from napari_elnet.errors import ElnetError
+from napari_elnet.plugin.run_controls import run_controls
 from napari_elnet.plugin.training_curve import TrainingCurve
 from napari_elnet.series import PLANES
 
@@ -305,24 +305,12 @@ class TrainingWidget(QWidget):
         return box
 
     def _build_run_box(self) -> QGroupBox:
-        box = QGroupBox("Run")
-        layout = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self._start_or_stop)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.progress.setValue(0)
-        row.addWidget(self.start_button)
-        row.addWidget(self.progress, 1)
-        layout.addLayout(row)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
+        controls = run_controls(self._start_or_stop)
+        self.start_button, self.progress = controls.button, controls.progress
+        self.status_label = controls.status
         self.curve = TrainingCurve()
-        layout.addWidget(self.curve)
-        return box
+        controls.layout.addWidget(self.curve)
+        return controls.box
 
     def _build_result_box(self) -> QGroupBox:
         box = QGroupBox("Best checkpoint (validation)")

@@ -29,7 +29,6 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -41,6 +40,7 @@ from napari_elnet.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.layers import study_layers
 from napari_elnet.plugin.model_picker import ModelPicker
+from napari_elnet.plugin.run_controls import run_controls
 from napari_elnet.plugin.worklist_jobs import (
     OpenedStudy,
     most_suspicious,
@@ -152,23 +152,10 @@ class WorklistWidget(QWidget):
         return box
 
     def _build_run_box(self) -> QGroupBox:
-        box = QGroupBox("Run")
-        layout = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.start_button = QPushButton("Start")
-        self.start_button.setEnabled(False)
-        self.start_button.clicked.connect(self._start_or_stop)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.progress.setValue(0)
-        row.addWidget(self.start_button)
-        row.addWidget(self.progress, stretch=1)
-        layout.addLayout(row)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        return box
+        controls = run_controls(self._start_or_stop, enabled=False)
+        self.start_button, self.progress = controls.button, controls.progress
+        self.status = controls.status
+        return controls.box
 
     def _build_table_box(self) -> QGroupBox:
         box = QGroupBox("Worklist")
