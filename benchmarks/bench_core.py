@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from napari_elnet.explain import explain
-from napari_elnet.model import ELNet
+from napari_elnet.inference.fullgrad import explain
+from napari_elnet.nn.elnet import ELNet
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from napari_elnet.defaults import load_default_models
-from napari_elnet.metrics import roc_auc
+from napari_elnet.inference.triage import TaskResult, run_triage
+from napari_elnet.models.defaults import load_default_models
 from napari_elnet.phantom import LesionTruth, generate_study
 from napari_elnet.phantom.lesions import LESION_TASK
-from napari_elnet.triage import TaskResult, run_triage
+from napari_elnet.training.metrics import roc_auc
 
 
 def lesion_hits(

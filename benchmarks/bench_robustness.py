@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_elnet.augment import ROT90_PLANES, AugmentConfig, augment
 from napari_elnet.datasets import open_dataset
-from napari_elnet.defaults import load_default_models
-from napari_elnet.metrics import roc_auc
-from napari_elnet.model_file import LoadedModel
+from napari_elnet.models.defaults import load_default_models
+from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.phantom import write_mrnet
-from napari_elnet.preprocess import prepare_volume
+from napari_elnet.training.metrics import roc_auc
+from napari_elnet.transforms.augment import ROT90_PLANES, AugmentConfig, augment
+from napari_elnet.transforms.preprocess import prepare_volume
 
 VARIANTS: dict[str, AugmentConfig | None] = {
     "as stored": None,

@@ -25,9 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_elnet.defaults import load_default_models
-from napari_elnet.model_file import LoadedModel, ModelInfo, build_model, load_model, save_model
-from napari_elnet.triage import run_triage
+from napari_elnet.inference.triage import run_triage
+from napari_elnet.models.defaults import load_default_models
+from napari_elnet.models.model_file import (
+    LoadedModel,
+    ModelInfo,
+    build_model,
+    load_model,
+    save_model,
+)
 from napari_elnet.worklist import (
     WorklistConfig,
     discover_studies,

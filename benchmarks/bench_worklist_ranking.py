@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_elnet.defaults import load_default_models
-from napari_elnet.metrics import roc_auc
+from napari_elnet.models.defaults import load_default_models
 from napari_elnet.phantom import write_dicom_dataset
 from napari_elnet.phantom.study import TASKS
+from napari_elnet.training.metrics import roc_auc
 from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
 from napari_elnet.worklist.report import StudyResult
 

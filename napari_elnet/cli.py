@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from napari_elnet.device import DEVICE_NAMES
-from napari_elnet.errors import ElnetError
+from napari_elnet.common.device import DEVICE_NAMES
+from napari_elnet.common.errors import ElnetError
 
 EXIT_OK = 0
 EXIT_UNUSABLE = 2
@@ -30,7 +30,7 @@ def _write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
     if target == "-":
         sys.stdout.write(text + "\n")
         return
-    from napari_elnet.outputs import ensure_outside_inputs
+    from napari_elnet.common.outputs import ensure_outside_inputs
 
     path = ensure_outside_inputs(target, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def _load(path: str, err: TextIO) -> list:
     for problem in scan.problems:
         err.write(f"warning: {problem.path}: {problem.reason}\n")
     if not scan.series:
-        from napari_elnet.errors import NoUsableSeriesError
+        from napari_elnet.common.errors import NoUsableSeriesError
 
         raise NoUsableSeriesError(f"{path}: no usable image series")
     return list(scan.series)
@@ -104,10 +104,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run the models on a study and report probability and most informative slice per task."""
-    from napari_elnet.defaults import load_default_models
-    from napari_elnet.model_file import load_model
-    from napari_elnet.outputs import ensure_outside_inputs
-    from napari_elnet.triage import run_triage
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.inference.triage import run_triage
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.models.model_file import load_model
 
     for target in (args.json, args.heatmaps):
         if target not in (None, "-"):
@@ -188,7 +188,7 @@ class ProgressBar(StatusLine):
         self.line_key: tuple[object, ...] | None = None
 
     def update(self, progress: Any) -> None:
-        """Show one :class:`~napari_elnet.train.TrainProgress`."""
+        """Show one :class:`~napari_elnet.training.loop.TrainProgress`."""
         key = (progress.fold, progress.epoch)
         if self.line_key is not None and key != self.line_key:
             self.newline()  # keep the finished epoch's line
@@ -228,7 +228,7 @@ METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
 
 def _train_config(args: argparse.Namespace, layout: str) -> Any:
     """The TrainConfig of the command line: the paper's plane and norm per task by default."""
-    from napari_elnet.train_config import PAPER_CHOICES, TrainConfig
+    from napari_elnet.training.config import PAPER_CHOICES, TrainConfig
 
     plane, norm = PAPER_CHOICES.get(args.task, ("axial", "layer"))
     if layout == "kneemri":
@@ -257,11 +257,11 @@ def _train_config(args: argparse.Namespace, layout: str) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train ELNet on a labelled data folder; the best epoch (by validation ROC-AUC) is saved."""
-    from napari_elnet.crossval import cross_validate_steps, fold_path
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.common.steps import run_to_end
     from napari_elnet.datasets import detect_layout, open_dataset
-    from napari_elnet.outputs import ensure_outside_inputs
-    from napari_elnet.steps import run_to_end
-    from napari_elnet.train import train_steps
+    from napari_elnet.training.crossval import cross_validate_steps, fold_path
+    from napari_elnet.training.loop import train_steps
 
     out = ensure_outside_inputs(args.out, [args.data])
     layout = detect_layout(args.data)
@@ -312,8 +312,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Table 2 metrics of models on a labelled data folder."""
-    from napari_elnet.evaluate import AUTO, evaluate
-    from napari_elnet.model_file import load_model
+    from napari_elnet.models.model_file import load_model
+    from napari_elnet.training.evaluate import AUTO, evaluate
 
     models = [load_model(p) for p in args.model] if args.model else None
     split = None if args.split == "all" else args.split or AUTO
@@ -401,9 +401,9 @@ def _triage_table(report: Any, top: int, include_phi: bool) -> str:
 
 def cmd_triage(args: argparse.Namespace) -> int:
     """Triage every study under a folder and write the ranked worklist report."""
-    from napari_elnet.defaults import load_default_models
-    from napari_elnet.model_file import load_model
-    from napari_elnet.outputs import ensure_outside_inputs
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.models.model_file import load_model
     from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
 
     config = WorklistConfig(

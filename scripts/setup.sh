@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libxkbcommon-x11-0 libxcb-icccm4
   libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0
-  libxcb-shape0 libxcb-cursor0 libdbus-1-3 libfontconfig1)
+  libxcb-shape0 libxcb-cursor0 libdbus-1-3 libfontconfig1
+  # real DICOM peers for the DICOM tests: a PACS, network clients, an IOD validator
+  orthanc dcmtk dicom3tools)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

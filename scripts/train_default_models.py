@@ -4,7 +4,7 @@ Usage (after ``bash scripts/setup.sh``)::
 
     .venv/bin/python scripts/train_default_models.py [--work DIR] [--n-train 300] [--epochs 12]
 
-Writes ``napari_elnet/default_models/{acl_axial,meniscus_coronal,abnormal_axial}.pt`` and
+Writes ``napari_elnet/models/default_models/{acl_axial,meniscus_coronal,abnormal_axial}.pt`` and
 ``docs/default-models-metrics.json`` (held-out metrics, training time and throughput) that
 ``docs/model-card.md`` quotes. Everything is seeded: the same command gives the same models on the
 same machine and library versions.
@@ -25,14 +25,14 @@ import torch
 
 from napari_elnet import __version__
 from napari_elnet.datasets import open_dataset
-from napari_elnet.defaults import DEFAULT_MODEL_FILES
-from napari_elnet.evaluate import evaluate
-from napari_elnet.model_file import load_model, save_model, with_updates
+from napari_elnet.models.defaults import DEFAULT_MODEL_FILES
+from napari_elnet.models.model_file import load_model, save_model, with_updates
 from napari_elnet.phantom import PhantomConfig, write_mrnet
-from napari_elnet.train import TrainConfig, TrainProgress, train
+from napari_elnet.training.evaluate import evaluate
+from napari_elnet.training.loop import TrainConfig, TrainProgress, train
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "napari_elnet" / "default_models"
+OUT_DIR = ROOT / "napari_elnet" / "models" / "default_models"
 METRICS = ROOT / "docs" / "default-models-metrics.json"
 EPOCHS = {"meniscus": 20, "acl": 16, "abnormal": 16}
 """Epochs per task, in training order; plane and normalization are the paper's (PAPER_CHOICES)."""

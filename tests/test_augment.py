@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_elnet.augment import AugmentConfig, AugmentParams, apply_params, augment, draw_params
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.transforms.augment import (
+    AugmentConfig,
+    AugmentParams,
+    apply_params,
+    augment,
+    draw_params,
+)
 
 IDENTITY = AugmentParams(quarter_turns=0, angle=0.0, scale=1.0, flip=False, shift=(0.0, 0.0))
 

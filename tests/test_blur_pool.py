@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_elnet.blur_pool import BlurPool2d, binomial_kernel, blur_pool2d
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.blur_pool import BlurPool2d, binomial_kernel, blur_pool2d
 
 
 def test_binomial_kernel_values() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_elnet.cli import main
-from napari_elnet.model_file import ModelInfo, build_model, save_model
+from napari_elnet.models.model_file import ModelInfo, build_model, save_model
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from synthetic_data import single_thread, write_mrnet
 
 from napari_elnet.cli import main
-from napari_elnet.model_file import load_model
+from napari_elnet.models.model_file import load_model
 
 one_thread = pytest.fixture(autouse=True, scope="module")(single_thread)
 TINY = ["--task", "acl", "--k", "1", "--lr", "1e-3", "--device", "cpu", "--epochs", "2"]

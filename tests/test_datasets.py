@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from synthetic_data import write_mrnet
 
+from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.series import Series
 from napari_elnet.datasets import dataset_tasks, detect_layout, open_dataset
 from napari_elnet.datasets.dicom import read_dicom_table
 from napari_elnet.datasets.safe_pickle import UnsafePickleError, load_array_pickle
-from napari_elnet.errors import ConfigurationError, ElnetError
-from napari_elnet.series import Series
 
 
 def _tree(root: Path) -> dict[str, float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_elnet.device import resolve_device
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.device import resolve_device
+from napari_elnet.common.errors import ConfigurationError
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu() -> None:

@@ -9,13 +9,13 @@ import pytest
 import torch
 from synthetic_data import single_thread, write_mrnet
 
+from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.datasets import open_dataset
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.evaluate import TABLE_COLUMNS, evaluate, evaluate_steps
-from napari_elnet.intensity import Landmarks
-from napari_elnet.metrics import binary_metrics
-from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
-from napari_elnet.preprocess import prepare_volume
+from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.training.evaluate import TABLE_COLUMNS, evaluate, evaluate_steps
+from napari_elnet.training.metrics import binary_metrics
+from napari_elnet.transforms.intensity import Landmarks
+from napari_elnet.transforms.preprocess import prepare_volume
 
 one_thread = pytest.fixture(autouse=True, scope="module")(single_thread)
 
@@ -72,7 +72,7 @@ def test_default_models_skip_what_the_data_lacks(
 ) -> None:
     (tmp_path / "m").mkdir()
     models = [load_model(_model(tmp_path / "m", "acl")), load_model(_model(tmp_path / "m", "pcl"))]
-    monkeypatch.setattr("napari_elnet.defaults.load_default_models", lambda: models)
+    monkeypatch.setattr("napari_elnet.models.defaults.load_default_models", lambda: models)
     evaluation = evaluate(data, device="cpu")
     assert list(evaluation.tasks) == ["acl"]
     (reason,) = evaluation.skipped

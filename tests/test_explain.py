@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.explain import (
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.inference.fullgrad import (
     Explanation,
     FullGradHooks,
     explain,
@@ -18,8 +18,8 @@ from napari_elnet.explain import (
     fullgrad_terms,
     saliency,
 )
-from napari_elnet.model import ELNet
-from napari_elnet.multislice_norm import MultiSliceNorm
+from napari_elnet.nn.elnet import ELNet
+from napari_elnet.nn.multislice_norm import MultiSliceNorm
 
 SIZE = 256
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.export import export_results
-from napari_elnet.triage import TaskResult
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.inference.export import export_results
+from napari_elnet.inference.triage import TaskResult
 
 
 def _result(task: str, probability: float) -> TaskResult:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.intensity import (
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.transforms.intensity import (
     DEFAULT_PERCENTILES,
     FALLBACK_LANDMARKS,
     Landmarks,

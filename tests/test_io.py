@@ -39,7 +39,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import MPEG2MPML
 from test_io_factory import CORONAL, SAGITTAL, STUDY_UID, write_slice, write_stack
 
-from napari_elnet.errors import ElnetWarning, NoUsableSeriesError
+from napari_elnet.common.errors import ElnetWarning, NoUsableSeriesError
+from napari_elnet.common.series import Series, StudyInfo
 from napari_elnet.io import (
     FileProblem,
     StudyScan,
@@ -48,7 +49,6 @@ from napari_elnet.io import (
     load_study,
     read_study,
 )
-from napari_elnet.series import Series, StudyInfo
 
 UID_A = "1.2.826.0.1.3680043.8.498.101"
 UID_B = "1.2.826.0.1.3680043.8.498.102"

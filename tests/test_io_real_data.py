@@ -20,8 +20,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from napari_elnet.common.series import Series
 from napari_elnet.io import read_study
-from napari_elnet.series import Series
 
 COMPRESSED = ("jpeg_2000", "jpeg_baseline_8bit", "jpeg_lossless_sel1", "jpeg_ls", "rle")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_elnet.common.series import Series
+from napari_elnet.inference.triage import TaskResult
 from napari_elnet.plugin.layers import (
     METADATA_KEY,
     contrast_limits,
@@ -13,8 +15,6 @@ from napari_elnet.plugin.layers import (
     series_layer,
     study_layers,
 )
-from napari_elnet.series import Series
-from napari_elnet.triage import TaskResult
 
 
 def _series(slices: int = 4, window: tuple[float, float] | None = (100.0, 50.0)) -> Series:

@@ -25,7 +25,7 @@ def test_core_does_not_import_qt_or_napari() -> None:
     import sys
 
     code = (
-        "import sys, napari_elnet.cli, napari_elnet.triage, napari_elnet.explain, napari_elnet.io; "
+        "import sys, napari_elnet.cli, napari_elnet.inference.triage, napari_elnet.inference.fullgrad, napari_elnet.io; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'napari', 'qtpy', 'PyQt6', 'PyQt5', 'PySide6'}); "
         "print(','.join(bad))"
     )

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.metrics import (
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.training.metrics import (
     average_ranks,
     binary_metrics,
     confusion,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.model import ELNet, count_parameters, expected_parameter_count
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.elnet import ELNet, count_parameters, expected_parameter_count
 
 
 @pytest.mark.parametrize(("k", "expected"), [(4, 211_314), (2, 53_178)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_elnet.model_choice import ModelChoice
-from napari_elnet.model_file import LoadedModel, ModelInfo, build_model
+from napari_elnet.models.choice import ModelChoice
+from napari_elnet.models.model_file import LoadedModel, ModelInfo, build_model
 
 
 def _model(task: str, plane: str, name: str) -> LoadedModel:

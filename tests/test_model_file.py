@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from napari_elnet.errors import ConfigurationError, ModelFileError
-from napari_elnet.intensity import Landmarks
-from napari_elnet.model import ELNet
-from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.common.errors import ConfigurationError, ModelFileError
+from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.nn.elnet import ELNet
+from napari_elnet.transforms.intensity import Landmarks
 
 
 def _info(**changes) -> ModelInfo:

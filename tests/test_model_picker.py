@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from napari_elnet.model_file import ModelInfo, build_model, save_model
+from napari_elnet.models.model_file import ModelInfo, build_model, save_model
 from napari_elnet.plugin.model_picker import LOADING, ModelPicker
 
 pytest.importorskip("napari")

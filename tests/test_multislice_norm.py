@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.multislice_norm import MultiSliceNorm
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.multislice_norm import MultiSliceNorm
 
 
 def _reference(x: torch.Tensor, dims: tuple[int, ...], eps: float) -> torch.Tensor:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.outputs import ensure_outside_inputs
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.outputs import ensure_outside_inputs
 
 
 def test_inside_input_folder_is_refused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.phantom import (
     PhantomConfig,
     generate_study,

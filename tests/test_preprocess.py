@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.intensity import fit_landmarks, standardize
-from napari_elnet.preprocess import (
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.transforms.intensity import fit_landmarks, standardize
+from napari_elnet.transforms.preprocess import (
     BRIGHT_PERCENTILE,
     clip_bright,
     prepare_volume,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ElnetWarning
+from napari_elnet.common.errors import ElnetWarning
 from napari_elnet.plugin.reader import get_reader, read_study_layers
 
 

@@ -32,10 +32,10 @@ def test_sample_opens_in_a_viewer(make_napari_viewer) -> None:
 
 
 def test_default_models_find_the_sample_knees_tears() -> None:
-    from napari_elnet.defaults import load_default_models
+    from napari_elnet.inference.triage import run_triage
+    from napari_elnet.models.defaults import load_default_models
     from napari_elnet.phantom import generate_study
     from napari_elnet.plugin.sample_data import SAMPLE_LABELS, SAMPLE_SEED
-    from napari_elnet.triage import run_triage
 
     study = generate_study(SAMPLE_SEED, labels=SAMPLE_LABELS)
     assert {"acl_tear", "meniscal_tear"} <= set(study.lesions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
-from napari_elnet.steps import run_to_end
+from napari_elnet.common.steps import run_to_end
 
 
 def _count(n: int) -> Generator[int, None, str]:

@@ -11,15 +11,15 @@ import pytest
 import torch
 from synthetic_data import single_thread, write_mrnet
 
-from napari_elnet.crossval import cross_validate_steps, fold_path
+from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.datasets import open_dataset
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.intensity import fit_landmarks
-from napari_elnet.model_file import load_model
-from napari_elnet.preprocess import clip_bright, prepare_volume, resize_slices
-from napari_elnet.resume import load_resume, sidecar_path
-from napari_elnet.sampling import epoch_order, stratified_folds, stratified_split
-from napari_elnet.train import TrainConfig, run_to_end, train, train_steps
+from napari_elnet.models.model_file import load_model
+from napari_elnet.training.crossval import cross_validate_steps, fold_path
+from napari_elnet.training.loop import TrainConfig, run_to_end, train, train_steps
+from napari_elnet.training.resume import load_resume, sidecar_path
+from napari_elnet.training.sampling import epoch_order, stratified_folds, stratified_split
+from napari_elnet.transforms.intensity import fit_landmarks
+from napari_elnet.transforms.preprocess import clip_bright, prepare_volume, resize_slices
 
 TINY = {"task": "acl", "plane": "axial", "k": 1, "lr": 1e-3, "device": "cpu", "dropout": 0.2}
 
@@ -233,7 +233,7 @@ def test_one_class_training_set_is_refused(data: Path, tmp_path: Path) -> None:
 
 
 def test_prepared_volumes_use_the_one_path(data: Path) -> None:
-    from napari_elnet.train import _Run, prepare_cases
+    from napari_elnet.training.loop import _Run, prepare_cases
 
     train_set, _ = _sets(data)
     steps = prepare_cases(list(train_set), None, _Run(TrainConfig(**TINY), None))
@@ -283,8 +283,8 @@ def test_stratified_split_and_folds() -> None:
 def test_quarter_turns_follow_the_config(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quarter_turns: bool
 ) -> None:
-    import napari_elnet.train as train_module
-    from napari_elnet.augment import augment
+    import napari_elnet.training.loop as train_module
+    from napari_elnet.transforms.augment import augment
 
     turned_planes: set[tuple[str, ...]] = set()
 

@@ -12,7 +12,7 @@ pytest.importorskip("napari")
 from qtpy.QtCore import Qt, QThreadPool
 from synthetic_data import single_thread, write_mrnet
 
-from napari_elnet.model_file import load_model
+from napari_elnet.models.model_file import load_model
 from napari_elnet.plugin.training_widget import TrainingOutcome, TrainingWidget
 
 one_thread = pytest.fixture(autouse=True, scope="module")(single_thread)

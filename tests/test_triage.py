@@ -7,15 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.model_file import LoadedModel, ModelInfo, build_model, load_model, save_model
-from napari_elnet.series import Series
-from napari_elnet.triage import (
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Series
+from napari_elnet.inference.triage import (
     TriageProgress,
     choose_series,
     resolve_choices,
     run_triage,
     triage_steps,
+)
+from napari_elnet.models.model_file import (
+    LoadedModel,
+    ModelInfo,
+    build_model,
+    load_model,
+    save_model,
 )
 
 

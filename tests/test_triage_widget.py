@@ -12,7 +12,7 @@ import itertools
 
 from qtpy.QtCore import Qt
 
-from napari_elnet.model_file import ModelInfo, build_model, save_model
+from napari_elnet.models.model_file import ModelInfo, build_model, save_model
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.triage_widget import TriageWidget
 
@@ -25,7 +25,7 @@ def sagittal_model(tmp_path: Path) -> Path:
 
 def _use_only(widget: TriageWidget, paths: list[Path]) -> None:
     """Replace whatever models the widget has (the shipped defaults) with these files."""
-    from napari_elnet.model_file import load_model
+    from napari_elnet.models.model_file import load_model
 
     widget.set_models([load_model(path) for path in paths])
 
@@ -183,7 +183,7 @@ def test_phantom_sample_with_default_models_through_the_plugin_menu(
     make_napari_viewer, qtbot
 ) -> None:
     """As a user does it: sample data, Plugins > ELNet triage (napari's proxy viewer), Run."""
-    from napari_elnet.defaults import default_model_paths
+    from napari_elnet.models.defaults import default_model_paths
 
     if len(default_model_paths()) != 3:
         pytest.skip("the default models do not ship with this build")

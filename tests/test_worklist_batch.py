@@ -12,10 +12,10 @@ import pytest
 from synthetic_data import single_thread
 from test_worklist_factory import PATIENT_ID, PATIENT_NAME, make_models, write_dicom_study
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.model_file import LoadedModel
-from napari_elnet.series import Series
-from napari_elnet.triage import TaskResult, TriageProgress
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Series
+from napari_elnet.inference.triage import TaskResult, TriageProgress
+from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.worklist import (
     StudyRef,
     WorklistConfig,

@@ -9,7 +9,13 @@ import numpy as np
 from pydicom.uid import MRImageStorage, generate_uid
 from test_io_factory import AXIAL, CORONAL, SAGITTAL, file_dataset, set_pixels
 
-from napari_elnet.model_file import LoadedModel, ModelInfo, build_model, load_model, save_model
+from napari_elnet.models.model_file import (
+    LoadedModel,
+    ModelInfo,
+    build_model,
+    load_model,
+    save_model,
+)
 
 ORIENTATIONS: dict[str, tuple[float, ...]] = {
     "axial": AXIAL,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.worklist.prefetch import Prefetcher
 
 

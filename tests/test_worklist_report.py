@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.metrics import roc_auc
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.training.metrics import roc_auc
 from napari_elnet.worklist import (
     PatientInfo,
     StudyResult,

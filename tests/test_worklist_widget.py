@@ -16,7 +16,7 @@ from qtpy.QtCore import Qt
 from synthetic_data import single_thread
 from test_worklist_factory import make_models, write_dicom_study
 
-from napari_elnet.model_file import LoadedModel
+from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin import worklist_widget
 from napari_elnet.plugin.worklist_jobs import most_suspicious, worklist_run

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Plane
 from napari_elnet.datasets.base import Case, CaseDataset, subset
 from napari_elnet.datasets.dicom import dicom_tasks, is_dicom_table, read_dicom_table
 from napari_elnet.datasets.kneemri import TASKS as KNEEMRI_TASKS
 from napari_elnet.datasets.kneemri import KneeMriPositive, is_kneemri, read_kneemri
 from napari_elnet.datasets.mrnet import is_mrnet, mrnet_tasks, read_mrnet
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.series import Plane
 
 LAYOUTS: tuple[str, ...] = ("mrnet", "kneemri", "dicom")
 

@@ -9,8 +9,8 @@ from typing import overload
 
 import numpy as np
 
-from napari_elnet.errors import ElnetError
-from napari_elnet.series import Plane
+from napari_elnet.common.errors import ElnetError
+from napari_elnet.common.series import Plane
 
 
 @dataclass(frozen=True, eq=False)

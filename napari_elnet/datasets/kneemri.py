@@ -11,10 +11,10 @@ import csv
 from pathlib import Path
 from typing import Literal
 
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Plane
 from napari_elnet.datasets.base import Case, CaseDataset
 from napari_elnet.datasets.safe_pickle import load_array_pickle
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.series import Plane
 
 KneeMriPositive = Literal["injured", "ruptured"]
 POSITIVE_DIAGNOSES: dict[str, frozenset[int]] = {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.series import PLANES, Plane
 from napari_elnet.datasets.base import Case, CaseDataset
 from napari_elnet.datasets.labels_csv import read_case_labels
-from napari_elnet.errors import ConfigurationError, ElnetError
-from napari_elnet.series import PLANES, Plane
 
 SPLITS: tuple[str, ...] = ("train", "valid")
 TASKS: tuple[str, ...] = ("abnormal", "acl", "meniscus")

@@ -19,7 +19,7 @@ try:  # NumPy >= 2
 except ImportError:  # NumPy 1.26
     from numpy.core import multiarray, numeric  # type: ignore[no-redef]
 
-from napari_elnet.errors import ElnetError
+from napari_elnet.common.errors import ElnetError
 
 
 class UnsafePickleError(ElnetError):

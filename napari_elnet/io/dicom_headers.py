@@ -20,9 +20,9 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.tag import Tag
 
+from napari_elnet.common.series import StudyInfo
 from napari_elnet.io import dicom_values as values
 from napari_elnet.io.scan import FileProblem
-from napari_elnet.series import StudyInfo
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

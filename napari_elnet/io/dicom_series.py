@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_elnet.common.series import Plane, Series
 from napari_elnet.io import geometry
 from napari_elnet.io.dicom_headers import DicomFrame, DicomImage
-from napari_elnet.series import Plane, Series
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_elnet.series import Plane
+from napari_elnet.common.series import Plane
 
 ORIENTATION_TOLERANCE = 1e-3
 DUPLICATE_TOLERANCE_MM = 1e-2

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_elnet.common.series import PLANES, Plane, Series
 from napari_elnet.io.scan import FileProblem
-from napari_elnet.series import PLANES, Plane, Series
 
 GEOMETRY_WARNING = "MRNet volume: no geometry stored, spacing (1, 1, 1) mm assumed"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from napari_elnet.errors import NoUsableSeriesError
-from napari_elnet.series import Series
+from napari_elnet.common.errors import NoUsableSeriesError
+from napari_elnet.common.series import Series
 
 MAX_PROBLEMS_IN_MESSAGE = 3
 

@@ -6,13 +6,13 @@ import os
 import warnings
 from pathlib import Path
 
-from napari_elnet.errors import ElnetWarning, NoUsableSeriesError
+from napari_elnet.common.errors import ElnetWarning, NoUsableSeriesError
+from napari_elnet.common.series import Series
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.dicom_series import build_series
 from napari_elnet.io.files import DICOMDIR_NAME, FileKind, file_kind, list_files
 from napari_elnet.io.mrnet import read_npy_volume
 from napari_elnet.io.scan import FileProblem, StudyScan, display_order
-from napari_elnet.series import Series
 
 
 def read_study(path: str | os.PathLike[str]) -> StudyScan:

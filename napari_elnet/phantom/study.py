@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Series, StudyInfo
 from napari_elnet.phantom.acquisition import bias_field, resample, rician, stack_geometry
 from napari_elnet.phantom.anatomy import Anatomy, build_knee, knee_grid
 from napari_elnet.phantom.lesions import Lesion, add_lesions, plan_lesions
 from napari_elnet.phantom.tissues import CONTRASTS, signal_table
-from napari_elnet.series import Series, StudyInfo
 
 PLANE_ORDER = ("sagittal", "coronal", "axial")
 DESCRIPTIONS = {"pd_fs": "PD FS", "t1": "T1", "t2": "T2"}
@@ -156,7 +156,7 @@ def generate_study(
         labels: Force these labels (``acl``, ``meniscus``, ``abnormal``); a tear forces abnormal.
 
     Returns:
-        Stacks as :class:`~napari_elnet.series.Series` (float32 (S, H, W), geometry in LPS mm).
+        Stacks as :class:`~napari_elnet.common.series.Series` (float32 (S, H, W), geometry in LPS mm).
     """
     config = config or PhantomConfig()
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 
 class Tissue(IntEnum):

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Series
 from napari_elnet.phantom.study import (
     PLANE_ORDER,
     TASKS,
@@ -18,8 +19,7 @@ from napari_elnet.phantom.study import (
     PhantomStudy,
     generate_study,
 )
-from napari_elnet.preprocess import BRIGHT_PERCENTILE
-from napari_elnet.series import Series
+from napari_elnet.transforms.preprocess import BRIGHT_PERCENTILE
 
 MRNET_SIZE = 256
 DICOM_DIRS = {"sagittal": "sag", "coronal": "cor", "axial": "ax"}

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_elnet.series import Series
+from napari_elnet.common.series import Series
 
 if TYPE_CHECKING:
-    from napari_elnet.triage import TaskResult
+    from napari_elnet.inference.triage import TaskResult
 
 LayerDataTuple = tuple[np.ndarray, dict[str, Any], str]
 

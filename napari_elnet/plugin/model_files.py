@@ -6,15 +6,15 @@ from os import PathLike
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.models.model_file import LoadedModel
 
 
 def load_or_report(path: str | PathLike) -> LoadedModel | None:
     """The model in ``path``, or None after showing why it cannot be used."""
     from napari.utils.notifications import show_error
 
-    from napari_elnet.errors import ElnetError
-    from napari_elnet.model_file import load_model
+    from napari_elnet.common.errors import ElnetError
+    from napari_elnet.models.model_file import load_model
 
     try:
         return load_model(path)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_elnet.model_choice import ModelChoice
+from napari_elnet.models.choice import ModelChoice
 from napari_elnet.plugin.model_files import load_or_report
 
 if TYPE_CHECKING:
-    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.models.model_file import LoadedModel
 
 LOADING = "loading default models..."
 
@@ -26,8 +26,8 @@ def load_defaults(warm: Sequence[str] = ()) -> tuple[list[LoadedModel], str]:
     """
     import importlib
 
-    from napari_elnet.defaults import load_default_models
-    from napari_elnet.device import resolve_device
+    from napari_elnet.common.device import resolve_device
+    from napari_elnet.models.defaults import load_default_models
 
     for module in warm:  # torch and friends are imported here, off the GUI thread
         importlib.import_module(module)

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_elnet.errors import ElnetWarning
+from napari_elnet.common.errors import ElnetWarning
 from napari_elnet.plugin.layers import LayerDataTuple, study_layers
 
 PathOrPaths = str | os.PathLike | list[str | os.PathLike]

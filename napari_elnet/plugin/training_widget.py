@@ -1,7 +1,7 @@
 """The "ELNet training" dock widget: choose a labelled data folder and settings, train, keep the model.
 
 Training runs in a napari thread worker over :func:`training_run`, a thin generator around the core
-:func:`napari_elnet.train.train_steps`; the widget only arranges settings, the worker and results.
+:func:`napari_elnet.training.loop.train_steps`; the widget only arranges settings, the worker and results.
 The best checkpoint is written to a working folder the widget owns (never into the data folder)
 and can then be saved elsewhere or handed to the "ELNet triage" widget.
 """
@@ -40,18 +40,18 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_elnet.common.device import DEVICE_NAMES
+from napari_elnet.common.errors import ElnetError
+from napari_elnet.common.series import PLANES
 from napari_elnet.datasets import dataset_tasks, default_split, detect_layout
-from napari_elnet.device import DEVICE_NAMES
-from napari_elnet.errors import ElnetError
 from napari_elnet.plugin.run_controls import run_controls
 from napari_elnet.plugin.training_curve import TrainingCurve
-from napari_elnet.series import PLANES
 
 if TYPE_CHECKING:
     import napari
 
-    from napari_elnet.train import TrainProgress, TrainResult
-    from napari_elnet.train_config import TrainConfig
+    from napari_elnet.training.config import TrainConfig
+    from napari_elnet.training.loop import TrainProgress, TrainResult
 
 MRNET_TASKS = ("acl", "meniscus", "abnormal")
 METRIC_COLUMNS = ("epoch", "acc.", "sens.", "spec.", "AUC", "MCC")
@@ -90,7 +90,7 @@ class TrainingOutcome:
     @classmethod
     def from_checkpoint(cls, path: Path, error: str = "") -> TrainingOutcome:
         """The outcome of a stopped run: whatever its best checkpoint holds (if it wrote one)."""
-        from napari_elnet.model_file import load_model
+        from napari_elnet.models.model_file import load_model
 
         if not path.is_file():
             return cls(None, None, stopped=True, error=error)
@@ -141,7 +141,7 @@ def _open_and_train(
 ) -> Generator[str, None, Generator[TrainProgress, None, TrainResult]]:
     """Open the training (and validation) set, yield a description, return the training steps."""
     from napari_elnet.datasets import open_dataset
-    from napari_elnet.train import train_steps
+    from napari_elnet.training.loop import train_steps
 
     train_set = open_dataset(data, config.task, config.plane, default_split(data, "train"))
     valid_set = None
@@ -262,8 +262,8 @@ class TrainingWidget(QWidget):
         return box
 
     def _build_settings_box(self) -> QGroupBox:
-        from napari_elnet.norm_kinds import NORM_KINDS
-        from napari_elnet.train_config import TrainConfig
+        from napari_elnet.nn.norm_kinds import NORM_KINDS
+        from napari_elnet.training.config import TrainConfig
 
         defaults = TrainConfig()
         box = QGroupBox("Model and training")
@@ -387,7 +387,7 @@ class TrainingWidget(QWidget):
 
     def _apply_task_defaults(self, task: str) -> None:
         """The paper's plane and normalization for ``task`` (sagittal for KneeMRI)."""
-        from napari_elnet.train_config import TrainConfig
+        from napari_elnet.training.config import TrainConfig
 
         if not task:
             return
@@ -404,7 +404,7 @@ class TrainingWidget(QWidget):
     # ----------------------------------------------------------------- settings
     def config(self) -> TrainConfig:
         """The run's settings from the controls (ConfigurationError if they are inconsistent)."""
-        from napari_elnet.train_config import TrainConfig
+        from napari_elnet.training.config import TrainConfig
 
         return TrainConfig.for_task(
             self.task_combo.currentText(),
@@ -613,7 +613,7 @@ class TrainingWidget(QWidget):
         """Copy the best checkpoint to ``path``; refuses a path inside the data folder (None)."""
         from napari.utils.notifications import show_error, show_info
 
-        from napari_elnet.outputs import ensure_outside_inputs
+        from napari_elnet.common.outputs import ensure_outside_inputs
 
         source = self.model_path
         if source is None:

@@ -1,7 +1,7 @@
 """The "ELNet triage" dock widget: choose series and models, run, read results, navigate, export.
 
 The computation runs in a napari thread worker over the core generator
-:func:`napari_elnet.triage.triage_steps`; this widget only arranges calls, threads and layers.
+:func:`napari_elnet.inference.triage.triage_steps`; this widget only arranges calls, threads and layers.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_elnet.device import DEVICE_NAMES
+from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.relevance_plot import RelevancePlot
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from napari_elnet.model_file import LoadedModel
-    from napari_elnet.triage import TaskResult, TriageProgress
+    from napari_elnet.inference.triage import TaskResult, TriageProgress
+    from napari_elnet.models.model_file import LoadedModel
 
 DEMO_BANNER = (
     "Demonstration weights trained on a synthetic knee phantom: NOT for clinical use. "
@@ -199,7 +199,7 @@ class TriageWidget(QWidget):
         return self.model_table.cellWidget(row, 2)
 
     def _refresh_series(self, event: Any = None) -> None:
-        from napari_elnet.triage import choose_series
+        from napari_elnet.inference.triage import choose_series
 
         layers = actions.series_layers(self.viewer)
         series = [actions.series_of_layer(layer) for layer in layers]
@@ -243,7 +243,7 @@ class TriageWidget(QWidget):
         """Start triage in a worker thread (results arrive through ``triageFinished``)."""
         from napari.qt.threading import create_worker
 
-        from napari_elnet.triage import triage_steps
+        from napari_elnet.inference.triage import triage_steps
 
         layers = self.chosen_layers()
         series = [actions.series_of_layer(layer) for layer in layers]
@@ -385,8 +385,8 @@ class TriageWidget(QWidget):
         """Write results (JSON, CSV) and heatmaps (NumPy) into ``folder``; returns the paths."""
         from napari.utils.notifications import show_error, show_info
 
-        from napari_elnet.errors import ElnetError
-        from napari_elnet.export import export_results
+        from napari_elnet.common.errors import ElnetError
+        from napari_elnet.inference.export import export_results
 
         inputs = {
             str(path.parent)

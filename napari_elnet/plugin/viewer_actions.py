@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from napari_elnet.common.series import Series
 from napari_elnet.plugin.layers import METADATA_KEY, heatmap_layer, heatmap_name
-from napari_elnet.series import Series
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from napari_elnet.triage import TaskResult
+    from napari_elnet.inference.triage import TaskResult
 
 
 def role(layer: object) -> str | None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from napari_elnet.model_file import LoadedModel
-    from napari_elnet.series import Series
-    from napari_elnet.triage import TaskResult
+    from napari_elnet.common.series import Series
+    from napari_elnet.inference.triage import TaskResult
+    from napari_elnet.models.model_file import LoadedModel
     from napari_elnet.worklist import Discovery, StudyRef, WorklistProgress, WorklistReport
 
 
@@ -84,7 +84,7 @@ def open_study_run(
     Runs on a worker thread, so it must not touch any Qt widget. The models are copied first: the
     explanation hooks a model, and a worklist run may be using the same models at the same time.
     """
-    from napari_elnet.triage import triage_steps
+    from napari_elnet.inference.triage import triage_steps
     from napari_elnet.worklist import load_study_ref
 
     yield f"loading {ref.name}"

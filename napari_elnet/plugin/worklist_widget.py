@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_elnet.device import DEVICE_NAMES
+from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.layers import study_layers
 from napari_elnet.plugin.model_picker import ModelPicker
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.models.model_file import LoadedModel
     from napari_elnet.worklist import Discovery, StudyRef, StudyResult, WorklistProgress
     from napari_elnet.worklist.reviewed import ReviewedMarks
 
@@ -545,8 +545,8 @@ class WorklistWidget(QWidget):
         """Write the ranked report (CSV or JSON by suffix, no patient data) outside the root."""
         from napari.utils.notifications import show_error, show_info
 
-        from napari_elnet.errors import ElnetError
-        from napari_elnet.outputs import ensure_outside_inputs
+        from napari_elnet.common.errors import ElnetError
+        from napari_elnet.common.outputs import ensure_outside_inputs
         from napari_elnet.worklist import write_report
 
         try:

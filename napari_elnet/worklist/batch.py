@@ -18,13 +18,13 @@ from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from napari_elnet.device import resolve_device
-from napari_elnet.errors import ConfigurationError, ElnetError
+from napari_elnet.common.device import resolve_device
+from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.series import Series
+from napari_elnet.common.steps import run_to_end
+from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
 from napari_elnet.io.scan import FileProblem
-from napari_elnet.model_file import LoadedModel
-from napari_elnet.series import Series
-from napari_elnet.steps import run_to_end
-from napari_elnet.triage import TaskResult, TriageProgress, triage_steps
+from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.loading import load_study_ref
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
@@ -184,7 +184,7 @@ def worklist_steps(
         done_ids: Study ids to skip (in addition to those in an existing report).
         cancel: When set, the run stops after the current study.
         loader: Reads one study (runs on the loader thread); replaceable for tests and benchmarks.
-        steps: The per-study triage generator (:func:`napari_elnet.triage.triage_steps`).
+        steps: The per-study triage generator (:func:`napari_elnet.inference.triage.triage_steps`).
 
     Raises:
         ConfigurationError: No models, duplicate tasks, an unavailable device, a report inside the
@@ -255,7 +255,7 @@ def _previous_results(root: Path, config: WorklistConfig) -> list[StudyResult]:
     """The studies of an existing report to resume from (the report must lie outside the root)."""
     if config.report is None:
         return []
-    from napari_elnet.outputs import ensure_outside_inputs
+    from napari_elnet.common.outputs import ensure_outside_inputs
 
     ensure_outside_inputs(config.report, [root])
     return read_report(config.report) if config.resume else []

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from napari_elnet.errors import NoUsableSeriesError
+from napari_elnet.common.errors import NoUsableSeriesError
+from napari_elnet.common.series import PLANES
 from napari_elnet.io.files import FileKind, file_kind, list_files
 from napari_elnet.io.scan import FileProblem
-from napari_elnet.series import PLANES
 
 StudyKind = Literal["dicom", "npy"]
 _HASH_DIGITS = 16

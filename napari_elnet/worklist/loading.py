@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from napari_elnet.common.series import Series
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.dicom_series import build_series
 from napari_elnet.io.mrnet import read_npy_volume
 from napari_elnet.io.scan import FileProblem, StudyScan, display_order
-from napari_elnet.series import Series
 from napari_elnet.worklist.discovery import StudyRef
 
 

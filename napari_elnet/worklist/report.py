@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.worklist.discovery import PatientInfo
 
 FORMAT = "napari-elnet-worklist"

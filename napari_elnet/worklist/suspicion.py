@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {"acl": 1.0, "meniscus": 1.0, "abnormal": 0.5}
 """Task weights; a task that is not listed has weight 1."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 """Nyul's landmark set: the 1st and 99th percentiles and the deciles of the foreground."""

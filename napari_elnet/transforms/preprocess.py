@@ -7,9 +7,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.intensity import Landmarks, standardize
-from napari_elnet.model import INPUT_SIZE
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.elnet import INPUT_SIZE
+from napari_elnet.transforms.intensity import Landmarks, standardize
 
 BRIGHT_PERCENTILE = 99.5
 """Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""

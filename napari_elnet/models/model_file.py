@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from napari_elnet.errors import ConfigurationError, ModelFileError
-from napari_elnet.intensity import Landmarks
-from napari_elnet.model import ELNet
-from napari_elnet.norm_kinds import NormKind
-from napari_elnet.series import PLANES, Plane
+from napari_elnet.common.errors import ConfigurationError, ModelFileError
+from napari_elnet.common.series import PLANES, Plane
+from napari_elnet.nn.elnet import ELNet
+from napari_elnet.nn.norm_kinds import NormKind
+from napari_elnet.transforms.intensity import Landmarks
 
 FORMAT = "napari-elnet-model"
 FORMAT_VERSION = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 
 def _permutation(n: int, generator: torch.Generator) -> np.ndarray:

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.model import INPUT_SIZE, ELNet
-from napari_elnet.multislice_norm import MultiSliceNorm
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
+from napari_elnet.nn.multislice_norm import MultiSliceNorm
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from napari_elnet.errors import ModelFileError
+from napari_elnet.common.errors import ModelFileError
 
 FORMAT = "napari-elnet-resume"
 FORMAT_VERSION = 1

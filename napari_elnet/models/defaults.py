@@ -5,14 +5,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from napari_elnet.model_file import LoadedModel, load_model
+from napari_elnet.models.model_file import LoadedModel, load_model
 
 DEFAULT_MODEL_FILES: tuple[str, ...] = ("acl_axial.pt", "meniscus_coronal.pt", "abnormal_axial.pt")
 
 
 def default_model_paths() -> list[Path]:
     """Paths of the shipped default models that are present, in task order."""
-    folder = Path(str(resources.files("napari_elnet") / "default_models"))
+    folder = Path(str(resources.files("napari_elnet.models") / "default_models"))
     return [folder / name for name in DEFAULT_MODEL_FILES if (folder / name).is_file()]
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 
 def binomial_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

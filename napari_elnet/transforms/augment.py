@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 ROT90_PLANES: tuple[str, ...] = ("axial", "coronal")
 """Planes whose series are also turned by a random multiple of 90 degrees (paper, section 2.1)."""
@@ -114,7 +114,7 @@ def augment(
     """A randomly transformed copy of a prepared series (same transform for all slices).
 
     Args:
-        volume: Prepared series, e.g. from :func:`napari_elnet.preprocess.prepare_volume`.
+        volume: Prepared series, e.g. from :func:`napari_elnet.transforms.preprocess.prepare_volume`.
         plane: The series' plane; axial and coronal series also get quarter turns.
         generator: CPU generator supplying all randomness.
         config: Ranges of the transform.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.norm_kinds import NORM_KINDS, NormKind
-from napari_elnet.series import PLANES, Plane
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import PLANES, Plane
+from napari_elnet.nn.norm_kinds import NORM_KINDS, NormKind
 
 PAPER_CHOICES: dict[str, tuple[Plane, NormKind]] = {
     "acl": ("axial", "layer"),
@@ -30,7 +30,7 @@ class TrainConfig:
         seed: Seed of the weight initialization and of every random choice of the run.
         val_fraction: Share of each class held out for validation when no validation set is given.
         folds: 1 for one run; N >= 2 for stratified N-fold cross-validation
-            (:func:`napari_elnet.crossval.cross_validate_steps`, one model per fold).
+            (:func:`napari_elnet.training.crossval.cross_validate_steps`, one model per fold).
         device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
         augment: Random augmentation of every training series (paper: on).
         quarter_turns: Augmentation also turns axial and coronal series by a random multiple of

@@ -1,7 +1,7 @@
 """Evaluating models on a labelled data set: the paper's Table 2 metrics per task.
 
 Each model reads the series of its own plane and task from the data folder, through the same
-:func:`~napari_elnet.preprocess.prepare_volume` path as training and triage. The computation is a
+:func:`~napari_elnet.transforms.preprocess.prepare_volume` path as training and triage. The computation is a
 generator (:func:`evaluate_steps`) that yields progress per case; :func:`evaluate` runs it to the end.
 """
 
@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from napari_elnet.common.device import resolve_device
+from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.steps import run_to_end
 from napari_elnet.datasets import CaseDataset, dataset_tasks, default_split, open_dataset
 from napari_elnet.datasets.kneemri import KneeMriPositive
-from napari_elnet.device import resolve_device
-from napari_elnet.errors import ConfigurationError, ElnetError
-from napari_elnet.metrics import binary_metrics
-from napari_elnet.model_file import LoadedModel
-from napari_elnet.preprocess import prepare_volume
-from napari_elnet.steps import run_to_end
+from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.training.metrics import binary_metrics
+from napari_elnet.transforms.preprocess import prepare_volume
 
 AUTO = "auto"
 """Split value meaning MRNet's ``valid`` split (the paper's evaluation set), all cases elsewhere."""
@@ -119,7 +119,7 @@ def evaluate_steps(
     """
     defaults = models is None
     if models is None:
-        from napari_elnet.defaults import load_default_models
+        from napari_elnet.models.defaults import load_default_models
 
         models = load_default_models()
     if not models:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch stays out of the widgets' import
-    from napari_elnet.model_file import LoadedModel
+    from napari_elnet.models.model_file import LoadedModel
 
 
 @dataclass

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from napari_elnet.blur_pool import BlurPool2d
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.multislice_norm import MultiSliceNorm
-from napari_elnet.norm_kinds import NORM_KINDS, NormKind
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.blur_pool import BlurPool2d
+from napari_elnet.nn.multislice_norm import MultiSliceNorm
+from napari_elnet.nn.norm_kinds import NORM_KINDS, NormKind
 
 INPUT_SIZE = 256
 """Every slice is resized to INPUT_SIZE x INPUT_SIZE before the network (smaller inputs fail)."""

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from napari_elnet.datasets import Case, subset
-from napari_elnet.metrics import mean_and_sd
-from napari_elnet.sampling import stratified_folds
-from napari_elnet.train import TrainConfig, TrainProgress, TrainResult, train_steps
+from napari_elnet.training.loop import TrainConfig, TrainProgress, TrainResult, train_steps
+from napari_elnet.training.metrics import mean_and_sd
+from napari_elnet.training.sampling import stratified_folds
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,19 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet import __version__
-from napari_elnet.augment import ROT90_PLANES, AugmentConfig, augment
+from napari_elnet.common.device import resolve_device
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.steps import run_to_end
 from napari_elnet.datasets import Case
-from napari_elnet.device import resolve_device
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.intensity import Landmarks, fit_landmarks
-from napari_elnet.metrics import binary_metrics
-from napari_elnet.model import ELNet
-from napari_elnet.model_file import ModelInfo, build_model, load_model, save_model
-from napari_elnet.preprocess import clip_bright, prepare_volume, resize_slices
-from napari_elnet.resume import ResumeState, load_resume, save_resume, sidecar_path
-from napari_elnet.sampling import epoch_order, stratified_split
-from napari_elnet.steps import run_to_end
-from napari_elnet.train_config import TrainConfig
+from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.nn.elnet import ELNet
+from napari_elnet.training.config import TrainConfig
+from napari_elnet.training.metrics import binary_metrics
+from napari_elnet.training.resume import ResumeState, load_resume, save_resume, sidecar_path
+from napari_elnet.training.sampling import epoch_order, stratified_split
+from napari_elnet.transforms.augment import ROT90_PLANES, AugmentConfig, augment
+from napari_elnet.transforms.intensity import Landmarks, fit_landmarks
+from napari_elnet.transforms.preprocess import clip_bright, prepare_volume, resize_slices
 
 RNG_OFFSET = 0x5EED
 """Added to the seed for the training generator, so that it differs from the weight-init stream."""

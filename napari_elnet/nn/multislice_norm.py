@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.norm_kinds import NORM_KINDS, NormKind
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.nn.norm_kinds import NORM_KINDS, NormKind
 
 
 class MultiSliceNorm(nn.Module):

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 
 def ensure_outside_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
 

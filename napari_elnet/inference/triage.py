@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from napari_elnet.device import resolve_device
-from napari_elnet.errors import ConfigurationError
-from napari_elnet.explain import explain
-from napari_elnet.model_file import LoadedModel
-from napari_elnet.preprocess import prepare_volume
-from napari_elnet.series import Plane, Series
-from napari_elnet.steps import run_to_end
+from napari_elnet.common.device import resolve_device
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.series import Plane, Series
+from napari_elnet.common.steps import run_to_end
+from napari_elnet.inference.fullgrad import explain
+from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.transforms.preprocess import prepare_volume
 
 MIN_SLICES = 3
 """Series with fewer slices (localizers, single images) are never chosen automatically."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_elnet.outputs import ensure_outside_inputs
-from napari_elnet.triage import TaskResult
+from napari_elnet.common.outputs import ensure_outside_inputs
+from napari_elnet.inference.triage import TaskResult
 
 CSV_COLUMNS = ("task", "plane", "probability", "decision", "top_slice", "series", "model")
 

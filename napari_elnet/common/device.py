@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from napari_elnet.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import torch

@@ -1,0 +1,1 @@
+"""Shared building blocks: errors, the Series type, devices, generator runs, output paths."""

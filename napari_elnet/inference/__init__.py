@@ -1,0 +1,1 @@
+"""From a study to results: FullGrad explanation, triage, export."""

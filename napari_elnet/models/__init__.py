@@ -1,0 +1,1 @@
+"""Model files, the shipped default models and which model each task uses."""

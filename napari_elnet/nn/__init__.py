@@ -1,0 +1,1 @@
+"""ELNet and its layers (BlurPool, multi-slice normalization)."""

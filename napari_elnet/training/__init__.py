@@ -1,0 +1,1 @@
+"""Training and evaluating ELNet: configuration, loop, resume, sampling, metrics, cross-validation."""

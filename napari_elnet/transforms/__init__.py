@@ -1,0 +1,1 @@
+"""From a series' pixels to ELNet's input: intensity standardization, preprocessing, augmentation."""
