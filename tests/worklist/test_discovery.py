@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_worklist_factory import PATIENT_ID, PATIENT_NAME, write_dicom_slice, write_dicom_study
+from support.worklist_factory import PATIENT_ID, PATIENT_NAME, write_dicom_slice, write_dicom_study
 
 from napari_elnet.common.errors import NoUsableSeriesError
 from napari_elnet.worklist import discover_studies, load_study_ref, read_study_ref

@@ -1,7 +1,7 @@
 """Study loading (napari_elnet.io): grouping, problems and the public API.
 
-Invariants, one test each (geometry in test_io_geometry.py, multi-frame in test_io_multiframe.py,
-MRNet in test_io_mrnet.py, real scanner data in test_io_real_data.py):
+Invariants, one test each (geometry in io/test_geometry.py, multi-frame in io/test_multiframe.py,
+MRNet in io/test_mrnet.py, real scanner data in io/test_real_data.py):
 
 1. Files are grouped by SeriesInstanceUID; each series lists exactly its own files.
 2. One SeriesInstanceUID is split by ImageOrientationPatient.
@@ -37,7 +37,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import MPEG2MPML
-from test_io_factory import CORONAL, SAGITTAL, STUDY_UID, write_slice, write_stack
+from support.dicom_factory import CORONAL, SAGITTAL, STUDY_UID, write_slice, write_stack
 
 from napari_elnet.common.errors import ElnetWarning, NoUsableSeriesError
 from napari_elnet.common.series import Series, StudyInfo

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("napari")
 
 from qtpy.QtCore import Qt
-from synthetic_data import single_thread
-from test_worklist_factory import make_models, write_dicom_study
+from support.synthetic_data import single_thread
+from support.worklist_factory import make_models, write_dicom_study
 
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.plugin import viewer_actions as actions

@@ -117,7 +117,7 @@ def test_training_progress_keeps_one_line_per_epoch() -> None:
     import io
     from types import SimpleNamespace
 
-    from napari_elnet.cli import ProgressBar
+    from napari_elnet.cli.progress import ProgressBar
 
     stream = io.StringIO()
     bar = ProgressBar(stream, interval=0.0)

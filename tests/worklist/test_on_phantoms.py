@@ -11,8 +11,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from synthetic_data import single_thread
-from test_worklist_factory import make_models
+from support.synthetic_data import single_thread
+from support.worklist_factory import make_models
 
 from napari_elnet import cli
 from napari_elnet.models.defaults import load_default_models

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("napari")
 from qtpy.QtCore import Qt, QThreadPool
-from synthetic_data import single_thread, write_mrnet
+from support.synthetic_data import single_thread, write_mrnet
 
 from napari_elnet.models.model_file import load_model
 from napari_elnet.plugin.training_widget import TrainingOutcome, TrainingWidget

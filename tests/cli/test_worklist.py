@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from synthetic_data import single_thread
-from test_worklist_factory import PATIENT_NAME, make_models, write_dicom_study
+from support.synthetic_data import single_thread
+from support.worklist_factory import PATIENT_NAME, make_models, write_dicom_study
 
 from napari_elnet import cli
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_io_factory import AXIAL, CORONAL, SAGITTAL, write_slice
+from support.dicom_factory import AXIAL, CORONAL, SAGITTAL, write_slice
 
 from napari_elnet.io import read_study
 from napari_elnet.io.geometry import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic_data import write_mrnet
+from support.synthetic_data import write_mrnet
 
 from napari_elnet.common.errors import ConfigurationError, ElnetError
 from napari_elnet.common.series import Series

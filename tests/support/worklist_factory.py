@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.uid import MRImageStorage, generate_uid
-from test_io_factory import AXIAL, CORONAL, SAGITTAL, file_dataset, set_pixels
+from support.dicom_factory import AXIAL, CORONAL, SAGITTAL, file_dataset, set_pixels
 
 from napari_elnet.models.model_file import (
     LoadedModel,

@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from synthetic_data import single_thread, write_mrnet
+from support.synthetic_data import single_thread, write_mrnet
 
 from napari_elnet.cli import main
 from napari_elnet.models.model_file import load_model

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic_data import single_thread
-from test_worklist_factory import PATIENT_ID, PATIENT_NAME, make_models, write_dicom_study
+from support.synthetic_data import single_thread
+from support.worklist_factory import PATIENT_ID, PATIENT_NAME, make_models, write_dicom_study
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Series

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from test_io_factory import SAGITTAL, write_enhanced_mr
+from support.dicom_factory import SAGITTAL, write_enhanced_mr
 
 from napari_elnet.io import read_study
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synthetic_data import single_thread, write_mrnet
+from support.synthetic_data import single_thread, write_mrnet
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.datasets import open_dataset

@@ -1,0 +1,50 @@
+"""Command line interface: ``napari-elnet info|predict|triage|train|evaluate|phantom ...``.
+
+Each command group is one module of this package with an ``add_commands(sub)`` function that adds
+its sub-commands (each sets ``handler``); :data:`COMMAND_GROUPS` lists them in help order. To add a
+group, write ``napari_elnet/cli/<group>.py`` (heavy imports inside the handlers, so that ``--help``
+stays fast), import it below and add it to the tuple.
+
+Exit status 0 on success, 2 on unusable input (with a one-line reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+
+from napari_elnet.cli import study, training, worklist
+from napari_elnet.cli.output import EXIT_OK, EXIT_UNUSABLE
+from napari_elnet.common.errors import ElnetError
+
+__all__ = ["COMMAND_GROUPS", "EXIT_OK", "EXIT_UNUSABLE", "build_parser", "main"]
+
+#: Modules of this package that add sub-commands, in the order ``--help`` lists them.
+COMMAND_GROUPS = (study, worklist, training)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``napari-elnet``."""
+    parser = argparse.ArgumentParser(
+        prog="napari-elnet", description="Knee MRI triage with ELNet and FullGrad heatmaps."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``napari-elnet`` console script."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        try:
+            return handler(args)
+        except ElnetError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            sys.stderr.write(f"napari-elnet: {message}\n")
+            return EXIT_UNUSABLE

@@ -1,0 +1,64 @@
+"""What every command shares: exit codes, the study loader, aligned tables and JSON output."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_UNUSABLE = 2
+
+
+def write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
+    """Write ``data`` as JSON to the file ``target``, or to stdout for ``-``; nothing for ``None``.
+
+    ``inputs`` are the command's input paths: the file is refused inside them.
+    """
+    if target is None:
+        return
+    text = json.dumps(data, indent=2, default=str)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+        return
+    from napari_elnet.common.outputs import ensure_outside_inputs
+
+    path = ensure_outside_inputs(target, inputs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+
+
+def load_series(path: str, err: TextIO) -> list:
+    """The study's series; problems with single files go to ``err`` as warnings."""
+    from napari_elnet.io import read_study
+
+    scan = read_study(path)
+    for problem in scan.problems:
+        err.write(f"warning: {problem.path}: {problem.reason}\n")
+    if not scan.series:
+        from napari_elnet.common.errors import NoUsableSeriesError
+
+        raise NoUsableSeriesError(f"{path}: no usable image series")
+    return list(scan.series)
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Plain aligned text table."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def number(value: float) -> str:
+    """Three decimals, ``nan`` for undefined values."""
+    return "nan" if math.isnan(value) else f"{value:.3f}"
+
+
+def json_number(value: float) -> float | None:
+    """JSON has no NaN: undefined metrics become null."""
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -1,0 +1,112 @@
+"""``info`` and ``predict``: one study's series, and the models' triage of it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_elnet.cli.output import EXIT_OK, load_series, table, write_json
+from napari_elnet.common.device import DEVICE_NAMES
+from napari_elnet.common.errors import ElnetError
+
+
+def series_record(index: int, series: Any) -> dict[str, Any]:
+    """JSON-able description of one series."""
+    return {
+        "index": index,
+        "name": series.name,
+        "plane": series.plane,
+        "slices": series.shape[0],
+        "size": list(series.shape[1:]),
+        "spacing_mm": [round(float(v), 4) for v in series.spacing],
+        "number": series.number,
+        "description": series.description,
+        "uid": series.uid,
+        "window": list(series.window) if series.window else None,
+        "files": len(series.files),
+        "warnings": list(series.warnings),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """List the series of a study."""
+    series = load_series(args.path, sys.stderr)
+    records = [series_record(i, s) for i, s in enumerate(series)]
+    rows = [
+        (
+            r["index"],
+            r["plane"],
+            r["slices"],
+            "x".join(map(str, r["size"])),
+            "x".join(f"{v:g}" for v in r["spacing_mm"]),
+            r["description"] or "-",
+            "; ".join(r["warnings"]) or "-",
+        )
+        for r in records
+    ]
+    if args.json != "-":
+        header = ("#", "plane", "slices", "size", "spacing (mm)", "description", "warnings")
+        print(table(rows, header))
+    write_json({"path": str(Path(args.path).resolve()), "series": records}, args.json, [args.path])
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Run the models on a study and report probability and most informative slice per task."""
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.inference.triage import run_triage
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.models.model_file import load_model
+
+    for target in (args.json, args.heatmaps):
+        if target not in (None, "-"):
+            ensure_outside_inputs(target, [args.path])  # refuse before any work is done
+    models = [load_model(p) for p in args.model] if args.model else load_default_models()
+    if not models:
+        raise ElnetError("no model given and no default models ship with this build (use --model)")
+    series = load_series(args.path, sys.stderr)
+    results = run_triage(series, models, device=args.device)
+    for result in results:
+        for message in result.warnings:
+            sys.stderr.write(f"warning: {message}\n")
+    if args.json != "-":
+        rows = [
+            (r.task, r.plane, r.series_name, f"{r.probability:.3f}", r.top_slice) for r in results
+        ]
+        print(table(rows, ("task", "plane", "series", "probability", "top slice")))
+    record = {"path": str(Path(args.path).resolve()), "results": [r.summary() for r in results]}
+    write_json(record, args.json, [args.path])
+    if args.heatmaps:
+        import numpy as np
+
+        folder = ensure_outside_inputs(args.heatmaps, [args.path])
+        folder.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            np.save(folder / f"{result.task}_heatmap.npy", result.heatmap)
+    return EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    """The ``info`` and ``predict`` sub-commands."""
+    info = sub.add_parser("info", help="list the image series of a study folder or file")
+    info.add_argument("path", help="DICOM folder or file, or MRNet .npy volume")
+    info.add_argument(
+        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
+    )
+    info.set_defaults(handler=cmd_info)
+
+    predict = sub.add_parser("predict", help="triage a study: probability and top slice per task")
+    predict.add_argument("path", help="DICOM folder or file, or MRNet .npy volume")
+    predict.add_argument(
+        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
+    )
+    predict.add_argument(
+        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
+    )
+    predict.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    predict.add_argument(
+        "--heatmaps", metavar="DIR", help="write each task's heatmap as .npy to DIR"
+    )
+    predict.set_defaults(handler=cmd_predict)

@@ -1,0 +1,219 @@
+"""``train``, ``evaluate`` and ``phantom``: learn ELNet on labelled data, measure it, make data."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_elnet.cli.output import EXIT_OK, json_number, number, table, write_json
+from napari_elnet.cli.progress import ProgressBar
+from napari_elnet.common.device import DEVICE_NAMES
+from napari_elnet.common.errors import ElnetError
+
+METRIC_HEADER = ("accuracy", "sensitivity", "specificity", "ROC-AUC", "MCC")
+METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
+
+
+def train_config(args: argparse.Namespace, layout: str) -> Any:
+    """The TrainConfig of the command line: the paper's plane and norm per task by default."""
+    from napari_elnet.training.config import PAPER_CHOICES, TrainConfig
+
+    plane, norm = PAPER_CHOICES.get(args.task, ("axial", "layer"))
+    if layout == "kneemri":
+        plane = "sagittal"
+    return TrainConfig(
+        task=args.task,
+        plane=args.plane or plane,
+        k=args.k,
+        norm=args.norm or norm,
+        blur=args.blur,
+        dropout=args.dropout,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        epochs=args.epochs,
+        seed=args.seed,
+        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
+        folds=args.folds,
+        device=args.device,
+        augment=not args.no_augment,
+        quarter_turns=not args.no_quarter_turns,
+        oversample=not args.no_oversample,
+        patience=args.patience,
+        accumulate=args.accumulate,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train ELNet on a labelled data folder; the best epoch (by validation ROC-AUC) is saved."""
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.common.steps import run_to_end
+    from napari_elnet.datasets import detect_layout, open_dataset
+    from napari_elnet.training.crossval import cross_validate_steps, fold_path
+    from napari_elnet.training.loop import train_steps
+
+    out = ensure_outside_inputs(args.out, [args.data])
+    layout = detect_layout(args.data)
+    config = train_config(args, layout)
+    open_args = {"kneemri_positive": args.kneemri_positive} if layout == "kneemri" else {}
+    mrnet_split = "train" if layout == "mrnet" else None
+    train_set = open_dataset(args.data, config.task, config.plane, mrnet_split, **open_args)
+    bar = ProgressBar(sys.stderr)
+    if config.folds > 1:
+        sys.stderr.write(f"{config.folds}-fold cross-validation on {train_set.describe()}\n")
+        steps: Any = cross_validate_steps(config, train_set, out, source=args.data)
+        result = run_to_end(steps, bar.update)
+        bar.finish()
+        rows = [
+            (
+                i + 1,
+                r.best_epoch or "-",
+                *(number(r.metrics.get(k, math.nan)) for k in METRIC_KEYS),
+            )
+            for i, r in enumerate(result.folds)
+        ]
+        summary = [result.summary[k] for k in METRIC_KEYS]
+        rows.append(("mean±sd", "", *(f"{number(m)}±{number(sd)}" for m, sd in summary)))
+        print(table(rows, ("fold", "best epoch", *METRIC_HEADER)))
+        for i in range(len(result.folds)):
+            print(f"fold {i + 1} model: {fold_path(out, i)}")
+        return EXIT_OK
+    valid_set = None
+    if layout == "mrnet" and args.val_fraction is None:
+        valid_set = open_dataset(args.data, config.task, config.plane, "valid")
+        sys.stderr.write(
+            f"training on {train_set.describe()}; validating on {valid_set.describe()}\n"
+        )
+    else:
+        sys.stderr.write(
+            f"training on {train_set.describe()}, {config.val_fraction:.0%} held out for validation\n"
+        )
+    steps = train_steps(config, train_set, out, valid_set, resume=args.resume, source=args.data)
+    result = run_to_end(steps, bar.update)
+    bar.finish()
+    if result.path is None:
+        raise ElnetError("training stopped before the first validation: no model was written")
+    row = (result.best_epoch, *(number(result.metrics.get(k, math.nan)) for k in METRIC_KEYS))
+    print(table([row], ("best epoch", *METRIC_HEADER)))
+    print(f"model: {result.path} ({result.volumes_per_s:.1f} training volumes/s)")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Table 2 metrics of models on a labelled data folder."""
+    from napari_elnet.models.model_file import load_model
+    from napari_elnet.training.evaluate import AUTO, evaluate
+
+    models = [load_model(p) for p in args.model] if args.model else None
+    split = None if args.split == "all" else args.split or AUTO
+    evaluation = evaluate(args.data, models, split, args.device, args.kneemri_positive)
+    for reason in evaluation.skipped:
+        sys.stderr.write(f"warning: skipped {reason}\n")
+    records = evaluation.records()
+    if args.json != "-":
+        rows = [(task, *(number(r[k]) for k in METRIC_KEYS), r["n"]) for task, r in records.items()]
+        print(table(rows, ("task", *METRIC_HEADER, "n")))
+    data = {task: {k: json_number(v) for k, v in r.items()} for task, r in records.items()}
+    write_json(data, args.json, [args.data])
+    return EXIT_OK
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    """Write a synthetic labelled data set (MRNet or DICOM layout) for trying out training."""
+    try:
+        from napari_elnet.phantom import main_phantom
+    except ImportError as exc:
+        raise ElnetError(f"phantom data generation is not available in this build ({exc})") from exc
+    path = main_phantom(Path(args.out), args.n, args.format, args.seed)
+    print(f"wrote {args.n} phantom cases ({args.format}) to {path}")
+    return EXIT_OK
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_commands(sub: Any) -> None:
+    """The ``train``, ``evaluate`` and ``phantom`` sub-commands."""
+    from napari_elnet.datasets.kneemri import POSITIVE_DIAGNOSES
+
+    kneemri_help = "KneeMRI labels: injured = partial or ruptured ACL is positive (default)"
+    train = sub.add_parser("train", help="train ELNet on a labelled data folder")
+    train.add_argument(
+        "data", help="MRNet root, KneeMRI root, or folder of DICOM cases + labels.csv"
+    )
+    train.add_argument("--task", default="acl", help="label to learn (default acl)")
+    train.add_argument(
+        "--plane", choices=("axial", "coronal", "sagittal"), help="default: the paper's per task"
+    )
+    train.add_argument("--k", type=int, default=4, help="width multiplier (paper: 4)")
+    train.add_argument(
+        "--norm", choices=("layer", "contrast"), help="default: the paper's per task"
+    )
+    train.add_argument("--blur", type=int, default=5)
+    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument("--epochs", type=int, default=200, help="total epochs (paper: 200)")
+    train.add_argument(
+        "--lr", type=_positive_float, default=2e-5, help="Adam learning rate (paper: 1e-5..3e-5)"
+    )
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--folds", type=int, default=1, help="N >= 2: stratified N-fold CV")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        help="hold out this share for validation (default 0.2; MRNet uses its valid split)",
+    )
+    train.add_argument("--patience", type=int, help="stop after N epochs without improvement")
+    train.add_argument("--accumulate", type=int, default=1, help="series per optimizer step")
+    train.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    train.add_argument(
+        "--no-quarter-turns",
+        action="store_true",
+        help="augment without the paper's random 90-degree turns of axial and coronal series",
+    )
+    train.add_argument("--no-oversample", action="store_true", help="no minority oversampling")
+    train.add_argument("--resume", metavar="FILE", help="continue from this model file")
+    train.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    train.add_argument(
+        "--kneemri-positive",
+        choices=tuple(POSITIVE_DIAGNOSES),
+        default="injured",
+        help=kneemri_help,
+    )
+    train.add_argument("--out", required=True, metavar="FILE", help="model file to write")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="Table 2 metrics of models on a labelled data folder"
+    )
+    evaluate.add_argument("data", help="MRNet root, KneeMRI root, or DICOM cases + labels.csv")
+    evaluate.add_argument(
+        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
+    )
+    evaluate.add_argument(
+        "--split", choices=("train", "valid", "all"), help="MRNet split (default valid)"
+    )
+    evaluate.add_argument(
+        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
+    )
+    evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    evaluate.add_argument(
+        "--kneemri-positive",
+        choices=tuple(POSITIVE_DIAGNOSES),
+        default="injured",
+        help=kneemri_help,
+    )
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    phantom = sub.add_parser("phantom", help="write a synthetic labelled data set")
+    phantom.add_argument("out", help="folder to create")
+    phantom.add_argument("--n", type=int, default=20, help="number of cases")
+    phantom.add_argument("--format", choices=("mrnet", "dicom"), default="mrnet")
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.set_defaults(handler=cmd_phantom)

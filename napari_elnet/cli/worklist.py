@@ -1,0 +1,115 @@
+"""``triage``: rank every study under a folder by suspicion and write the worklist report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_elnet.cli.output import EXIT_OK, table
+from napari_elnet.cli.progress import WorklistBar
+from napari_elnet.common.device import DEVICE_NAMES
+from napari_elnet.common.errors import ElnetError
+
+
+def triage_table(report: Any, top: int, include_phi: bool) -> str:
+    """The ranked worklist: one line per study, the probability per task (``*`` = positive)."""
+    tasks: list[str] = []
+    for result in report.results:
+        tasks.extend(t.task for t in result.tasks if t.task not in tasks)
+    header = ["#", "study", "suspicion", *tasks, "status"]
+    if include_phi:
+        header[2:2] = ["patient id", "patient name"]
+    rows = []
+    for rank, result in enumerate(report.results[:top], start=1):
+        by_task = {t.task: t for t in result.tasks}
+        cells: list[object] = [rank, result.study]
+        if include_phi:
+            cells.extend([result.phi.patient_id or "-", result.phi.patient_name or "-"])
+        cells.append("-" if result.suspicion is None else f"{result.suspicion:.3f}")
+        for task in tasks:
+            row = by_task.get(task)
+            cells.append(
+                "-" if row is None else f"{row.probability:.3f}{'*' if row.decision else ''}"
+            )
+        cells.append(result.status if result.status == "ok" else f"error: {result.reason}")
+        rows.append(cells)
+    return table(rows, header)
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    """Triage every study under a folder and write the ranked worklist report."""
+    from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.models.model_file import load_model
+    from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
+
+    config = WorklistConfig(
+        device=args.device,
+        prefetch=args.prefetch,
+        report=Path(args.out),
+        resume=not args.restart,
+        include_phi=args.include_phi,
+    )
+    ensure_outside_inputs(args.out, [args.root])  # refuse before any work is done
+    models = [load_model(p) for p in args.model] if args.model else load_default_models()
+    if not models:
+        raise ElnetError("no model given and no default models ship with this build (use --model)")
+    discovery = discover_studies(args.root)
+    for problem in discovery.problems:
+        where = (
+            problem.path.relative_to(discovery.root)
+            if problem.path.is_relative_to(discovery.root)
+            else problem.path
+        )
+        sys.stderr.write(f"warning: skipped {where}: {problem.reason}\n")
+    if not discovery.studies:
+        raise ElnetError(f"{discovery.root}: no DICOM or .npy studies found")
+    sys.stderr.write(
+        f"{len(discovery.studies)} studies, {len(models)} model(s): "
+        f"{', '.join(m.info.task for m in models)}\n"
+    )
+    bar = WorklistBar(sys.stderr)
+    report = run_worklist(discovery, models, config, bar.update)
+    bar.finish()
+    print(triage_table(report, args.top, args.include_phi))
+    shown = min(args.top, len(report.results))
+    errors = sum(r.status == "error" for r in report.results)
+    run = len(report.results) - report.skipped
+    rate = 60.0 * run / report.elapsed if report.elapsed > 0 and run else 0.0
+    print(
+        f"{shown} of {len(report.results)} studies shown; {errors} could not be triaged; "
+        f"{report.skipped} already in the report; {rate:.1f} studies/min; report: {config.report}"
+    )
+    return EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    """The ``triage`` sub-command (batch worklist)."""
+    triage = sub.add_parser(
+        "triage", help="rank every study under a folder by suspicion (worklist report)"
+    )
+    triage.add_argument("root", help="folder of DICOM studies (any layout) or an MRNet root")
+    triage.add_argument(
+        "--out", required=True, metavar="REPORT", help="report to write (.csv or .json)"
+    )
+    triage.add_argument(
+        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
+    )
+    triage.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    triage.add_argument(
+        "--include-phi",
+        action="store_true",
+        help="write patient name/ID, study date, folders and series UIDs to the report",
+    )
+    triage.add_argument(
+        "--prefetch", type=int, default=2, metavar="N", help="studies loaded ahead (default 2)"
+    )
+    triage.add_argument("--top", type=int, default=20, metavar="N", help="rows shown (default 20)")
+    triage.add_argument(
+        "--restart",
+        action="store_true",
+        help="triage every study again instead of skipping those already in the report",
+    )
+    triage.set_defaults(handler=cmd_triage)
