@@ -6,15 +6,7 @@ import math
 import time
 from typing import Any, TextIO
 
-
-def clock(seconds: float | None) -> str:
-    """``mm:ss`` (``hh:mm:ss`` past an hour), ``--:--`` when unknown."""
-    if seconds is None or math.isnan(seconds):
-        return "--:--"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    text = f"{rest // 60:02d}:{rest % 60:02d}"
-    return f"{hours}:{text}" if hours else text
+from napari_elnet.common.clock import clock
 
 
 class StatusLine:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from napari_elnet.common.atomic import write_atomic
 from napari_elnet.common.errors import ModelFileError
 
 FORMAT = "napari-elnet-resume"
@@ -69,15 +69,9 @@ def save_resume(path: Path, state: ResumeState) -> Path:
         "config": state.config,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return write_atomic(path, buffer.getvalue())
 
 
 def load_resume(path: Path) -> ResumeState:

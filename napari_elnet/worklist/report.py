@@ -17,12 +17,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from napari_elnet.common.atomic import write_text_atomic
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.worklist.discovery import PatientInfo
 
@@ -132,15 +132,7 @@ def write_report(
     else:
         text = json.dumps(_json_data(ordered, include_phi), indent=2) + "\n"
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, text)
 
 
 def read_report(path: str | os.PathLike[str]) -> list[StudyResult]:

@@ -18,10 +18,10 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from napari_elnet.common.atomic import write_text_atomic
 from napari_elnet.worklist.discovery import StudyRef, uid_hash
 
 FORMAT = "napari-elnet-reviewed"
@@ -117,11 +117,4 @@ class ReviewedMarks:
         """Write ``marks`` atomically (temporary file in the same folder, then rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"format": FORMAT, "version": VERSION, "reviewed": marks}, indent=1)
-        fd, tmp = tempfile.mkstemp(prefix=".reviewed.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path, text + "\n")

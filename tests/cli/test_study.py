@@ -140,5 +140,5 @@ def test_training_progress_keeps_one_line_per_epoch() -> None:
     bar.finish()
     lines = [line.split("\r")[-1].strip() for line in stream.getvalue().strip().split("\n")]
     assert [line.split(" train")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
-    assert lines[1].endswith("3.0 vol/s | 01:05")
+    assert lines[1].endswith("3.0 vol/s | 1:05")
     assert "[########################] 2/2" in lines[1]
