@@ -15,14 +15,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from napari_elnet.cli import study, training, worklist
+from napari_elnet.cli import node, study, training, worklist
 from napari_elnet.cli.output import EXIT_OK, EXIT_UNUSABLE
 from napari_elnet.common.errors import ElnetError
 
 __all__ = ["COMMAND_GROUPS", "EXIT_OK", "EXIT_UNUSABLE", "build_parser", "main"]
 
 #: Modules of this package that add sub-commands, in the order ``--help`` lists them.
-COMMAND_GROUPS = (study, worklist, training)
+COMMAND_GROUPS = (study, worklist, training, node)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,220 @@
+"""Triage of completed studies, one at a time, off the network threads.
+
+Each study goes through the worklist machinery (:func:`napari_elnet.worklist.worklist_steps` on the
+study's folder with the node's report), so the report has the format and resume rules of
+``napari-elnet triage``: a study already in the report is not triaged again, and the report is
+rewritten atomically after each study. The models' full results (heatmaps) are captured on the way
+to write the DICOM results (structured report, parametric map, key image) into
+``STORE/.results/<study>/``, which are then sent back with C-STORE when a destination is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from napari_elnet.common.series import Series
+from napari_elnet.common.steps import run_to_end
+from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
+from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.node.config import Peer
+from napari_elnet.node.events import EventCallback, NodeEvent
+from napari_elnet.node.send import send_files
+from napari_elnet.node.stability import study_id_of
+from napari_elnet.node.store import Store
+from napari_elnet.worklist.batch import WorklistConfig, worklist_steps
+from napari_elnet.worklist.discovery import discover_studies
+from napari_elnet.worklist.report import StudyResult, read_report
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What happens to a completed study.
+
+    Attributes:
+        report: Worklist report (.csv or .json) the studies are appended to; must lie outside the
+            study folders (the store's top level is fine).
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        include_phi: Keep patient data in the report.
+        dicom_results: Write the DICOM results of each triaged study.
+        send_to: Where to C-STORE the DICOM results (None: keep them in the store only).
+        calling_ae: Our AE title when sending.
+    """
+
+    report: Path
+    device: str = "auto"
+    include_phi: bool = False
+    dicom_results: bool = True
+    send_to: Peer | None = None
+    calling_ae: str = "ELNET"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one completed study.
+
+    Attributes:
+        study_uid: StudyInstanceUID.
+        result: Its report row; None when the report already held it (triaged before).
+        files: DICOM results written.
+        sent: Files stored at ``send_to``.
+        error: Why writing or sending the results failed ("" when they did not).
+    """
+
+    study_uid: str
+    result: StudyResult | None
+    files: tuple[Path, ...] = ()
+    sent: int = 0
+    error: str = ""
+
+
+@dataclass
+class _Captured:
+    """The series and TaskResults of the study the worklist just triaged."""
+
+    series: Sequence[Series] = ()
+    results: Sequence[TaskResult] = ()
+
+
+def triaged_ids(report: Path) -> set[str]:
+    """Study ids the report already holds."""
+    return {r.study_id for r in read_report(report)}
+
+
+def triage_study(
+    store: Store,
+    study_uid: str,
+    models: Sequence[LoadedModel],
+    config: PipelineConfig,
+    on_event: EventCallback | None = None,
+) -> Outcome:
+    """Triage one stored study, append it to the report, write and send its DICOM results.
+
+    Raises:
+        ConfigurationError: The report exists but is not a worklist report, or no models.
+    """
+    captured = _Captured()
+
+    def steps(
+        series: Sequence[Series], run_models: Sequence[LoadedModel], device: str
+    ) -> Generator[TriageProgress, None, list[TaskResult]]:
+        results = yield from triage_steps(series, run_models, device)
+        captured.series, captured.results = series, results
+        return results
+
+    discovery = discover_studies(store.study_dir(study_uid))
+    worklist = WorklistConfig(
+        device=config.device, prefetch=1, report=config.report, include_phi=config.include_phi
+    )
+    report = run_to_end(worklist_steps(discovery, models, worklist, steps=steps))
+    study_id = study_id_of(study_uid)
+    result = next((r for r in report.results if r.study_id == study_id), None)
+    if report.skipped:
+        return Outcome(study_uid, None)
+    if result is None:  # the folder held no readable DICOM: report it like the worklist does
+        raise RuntimeError(f"study {study_id}: no DICOM files found in the store")
+    if on_event is not None:
+        on_event(NodeEvent("triaged", study_uid, study_id, result=result))
+    if not config.dicom_results or not captured.results:
+        return Outcome(study_uid, result)
+    try:
+        files = _write_results(store, study_uid, captured, models)
+        sent = 0
+        if config.send_to is not None and files:
+            sent = send_files(files, config.send_to, config.calling_ae)
+            if on_event is not None:
+                on_event(
+                    NodeEvent(
+                        "sent", study_uid, study_id, message=f"{sent} file(s) to {config.send_to}"
+                    )
+                )
+    except Exception as exc:  # the triage stands; the results problem is reported
+        message = f"{type(exc).__name__}: {exc}"
+        LOGGER.error("study %s: DICOM results: %s", study_id, message)
+        return Outcome(study_uid, result, error=message)
+    return Outcome(study_uid, result, tuple(files), sent)
+
+
+def _write_results(
+    store: Store, study_uid: str, captured: _Captured, models: Sequence[LoadedModel]
+) -> list[Path]:
+    """The DICOM results of one study in ``STORE/.results/<study>/`` (replacing older ones)."""
+    from napari_elnet.dicom.results import write_dicom_results
+
+    out_dir = store.results_dir(study_uid)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return list(write_dicom_results(captured.series, captured.results, models, out_dir))
+
+
+class TriageWorker:
+    """One background thread triaging the completed studies in arrival order.
+
+    Args:
+        store: The node's store.
+        models: Loaded models (one per task).
+        config: Report, device, results and destination.
+        on_event: Receives ``triaged``, ``sent`` and ``error`` events (on the worker thread).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        models: Sequence[LoadedModel],
+        config: PipelineConfig,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.models = list(models)
+        self.config = config
+        self._on_event = on_event
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.outcomes: list[Outcome] = []
+
+    def submit(self, study_uid: str) -> None:
+        """Queue a completed study."""
+        self._queue.put(study_uid)
+
+    def pending(self) -> int:
+        """Studies queued and not started."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="elnet-node-triage", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish the study in progress, drop the queue, and join the thread."""
+        if self._thread is None:
+            return
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while (study_uid := self._queue.get()) is not None:
+            try:
+                outcome = triage_study(
+                    self.store, study_uid, self.models, self.config, self._on_event
+                )
+            except Exception as exc:  # one study must never stop the node
+                LOGGER.exception("triage of study %s failed", study_uid)
+                outcome = Outcome(study_uid, None, error=f"{type(exc).__name__}: {exc}")
+            self.outcomes.append(outcome)
+            if outcome.error and self._on_event is not None:
+                self._on_event(
+                    NodeEvent("error", study_uid, study_id_of(study_uid), message=outcome.error)
+                )

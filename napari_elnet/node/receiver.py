@@ -1,0 +1,254 @@
+"""The receiving application entity: answers C-ECHO and C-STORE and files instances in the store.
+
+It keeps serving whatever a peer sends: an instance that cannot be parsed, lacks its UIDs or would
+exceed the per-study byte limit gets a failure status (C210, A900, A700) and the association goes on;
+a PDU longer than the negotiated maximum (e.g. a header claiming 2 GB) drops that association before
+its body is read; garbage that is not a PDU is aborted by pynetdicom's state machine; calling AE titles
+outside the allow list are rejected at association time. Each association runs on its own thread
+(pynetdicom's threaded server), so one slow or hostile peer does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
+
+from napari_elnet.node.config import NodeConfig
+from napari_elnet.node.contexts import acceptor_contexts
+from napari_elnet.node.store import Store, UidError, check_uid
+
+LOGGER = logging.getLogger(__name__)
+
+STATUS_SUCCESS = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_DATASET_MISMATCH = 0xA900
+STATUS_CANNOT_UNDERSTAND = 0xC210
+_PDU_HEADER = 6
+_PDU_SLACK = 1024  # PDV item headers and A-ASSOCIATE items on top of the negotiated maximum
+
+
+@dataclass(frozen=True)
+class Received:
+    """One instance filed in the store.
+
+    Attributes:
+        study_uid: StudyInstanceUID (the study's folder name).
+        series_uid: SeriesInstanceUID.
+        sop_uid: SOPInstanceUID.
+        sop_class: SOP Class UID.
+        calling_ae: AE title of the sender.
+        size: Bytes written.
+    """
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    calling_ae: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An instance or association the node turned away, and why (for logs and the panel)."""
+
+    calling_ae: str
+    status: int
+    reason: str
+
+
+InstanceCallback = Callable[[Received], None]
+RefusedCallback = Callable[[Refused], None]
+
+
+class _BoundedSocket(AssociationSocket):
+    """An association socket that refuses to read a PDU longer than ``limit`` bytes.
+
+    pynetdicom reads a PDU's announced length in full before decoding it; a peer claiming 2 GB
+    would make it buffer 2 GB. Here the read returns nothing instead, which pynetdicom treats as a
+    closed connection (Evt17): that association ends, the others go on.
+    """
+
+    limit: int = 0
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        if self.limit and nr_bytes > self.limit:
+            LOGGER.warning(
+                "PDU of %d bytes announced (limit %d): dropping the association",
+                nr_bytes,
+                self.limit,
+            )
+            self.close()
+            return bytearray()
+        return super().recv(nr_bytes)
+
+
+class _BoundedRequestHandler(RequestHandler):
+    """Pynetdicom's request handler with a :class:`_BoundedSocket` per association."""
+
+    def _create_association(self) -> Any:
+        assoc = super()._create_association()
+        sock: Any = assoc.dul.socket
+        # Same object, bounded reads: a second socket object would queue a second "connection
+        # open" event in pynetdicom's state machine.
+        sock.__class__ = _BoundedSocket
+        sock.limit = getattr(self.server, "elnet_pdu_limit", 0)
+        return assoc
+
+
+class Receiver:
+    """A DICOM storage SCP writing into a :class:`~napari_elnet.node.store.Store`.
+
+    Args:
+        config: AE title, address, allow list and limits.
+        store: Where instances go.
+        on_instance: Called on the association's thread after each instance is stored (keep it
+            quick: put the event on a queue).
+        on_refused: Called for each instance refused with a failure status.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: Store,
+        on_instance: InstanceCallback | None = None,
+        on_refused: RefusedCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self._on_instance = on_instance
+        self._on_refused = on_refused
+        self._bytes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadedAssociationServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (the real one when the config asked for port 0)."""
+        if self._server is None:
+            return self.config.port
+        return int(self._server.server_address[1])
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._server is not None
+
+    def start(self) -> None:
+        """Bind the port and serve on a background thread (returns at once).
+
+        Raises:
+            OSError: The port cannot be bound (in use, or no permission).
+        """
+        if self._server is not None:
+            return
+        ae = AE(ae_title=self.config.ae_title)
+        ae.maximum_pdu_size = self.config.max_pdu
+        ae.maximum_associations = self.config.max_associations
+        ae.network_timeout = self.config.network_timeout
+        ae.acse_timeout = self.config.network_timeout
+        ae.dimse_timeout = self.config.network_timeout
+        ae.require_calling_aet = list(self.config.allow)
+        ae.supported_contexts = acceptor_contexts()
+        handlers: list[Any] = [(evt.EVT_C_STORE, self.handle_store)]
+        server = ae.make_server(
+            (self.config.host, self.config.port),
+            evt_handlers=handlers,
+            server_class=ThreadedAssociationServer,
+            request_handler=_BoundedRequestHandler,
+        )
+        server.elnet_pdu_limit = self.config.max_pdu + _PDU_SLACK  # type: ignore[attr-defined]
+        server.daemon_threads = True
+        ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"elnet-node-{self.port}", daemon=True
+        )
+        self._thread.start()
+        LOGGER.info(
+            "DICOM node %s listening on %s:%d", self.config.ae_title, self.config.host, self.port
+        )
+
+    def stop(self) -> None:
+        """Stop listening and abort the associations still open; returns when the server is down."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        for assoc in list(server.active_associations):
+            assoc.abort()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def handle_store(self, event: Any) -> int:
+        """EVT_C_STORE (also of C-GET sub-operations): parse, check, write atomically, acknowledge.
+
+        Never raises: every problem becomes a failure status.
+        """
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            status, reason = self._store(event, calling)
+        except Exception as exc:  # a bad dataset must never take the server down
+            LOGGER.exception("C-STORE from %s failed", calling)
+            status, reason = STATUS_CANNOT_UNDERSTAND, f"{type(exc).__name__}: {exc}"
+        if status != STATUS_SUCCESS:
+            LOGGER.warning("C-STORE from %s refused (0x%04X): %s", calling, status, reason)
+            if self._on_refused is not None:
+                self._on_refused(Refused(calling, status, reason))
+        return status
+
+    def _store(self, event: Any, calling: str) -> tuple[int, str]:
+        """(status, reason) of one C-STORE request."""
+        try:
+            dataset = event.dataset
+            for _ in dataset:  # walk every element: a truncated or garbled stream fails here
+                pass
+        except Exception as exc:
+            return STATUS_CANNOT_UNDERSTAND, f"dataset does not parse: {type(exc).__name__}: {exc}"
+        request = event.request
+        try:
+            study = check_uid(dataset.get("StudyInstanceUID"), "StudyInstanceUID")
+            series = check_uid(dataset.get("SeriesInstanceUID"), "SeriesInstanceUID")
+            sop = check_uid(request.AffectedSOPInstanceUID, "AffectedSOPInstanceUID")
+        except UidError as exc:
+            return STATUS_DATASET_MISMATCH, str(exc)
+        if str(dataset.get("SOPInstanceUID", "")).strip() != sop:
+            return STATUS_DATASET_MISMATCH, "SOPInstanceUID differs from the request's"
+        data = event.encoded_dataset()
+        with self._lock:
+            used = self._bytes.get(study)
+            if used is None:
+                used = self.store.study_bytes(study) if self.store.study_dir(study).is_dir() else 0
+            if used + len(data) > self.config.max_study_bytes:
+                self._bytes[study] = used
+                return (
+                    STATUS_OUT_OF_RESOURCES,
+                    f"study would exceed {self.config.max_study_bytes} bytes",
+                )
+            self._bytes[study] = used + len(data)
+        try:
+            self.store.write(study, series, sop, data)
+        except OSError as exc:
+            with self._lock:
+                self._bytes[study] -= len(data)
+            return STATUS_OUT_OF_RESOURCES, f"cannot write the instance: {exc}"
+        if self._on_instance is not None:
+            sop_class = str(request.AffectedSOPClassUID)
+            self._on_instance(Received(study, series, sop, sop_class, calling, len(data)))
+        return STATUS_SUCCESS, ""
