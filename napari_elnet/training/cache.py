@@ -249,9 +249,13 @@ def fit_landmarks_streaming(cases: Sequence[Case]) -> Generator[int, None, Landm
     handoff: queue.Queue[object] = queue.Queue(maxsize=1)
     outcome: dict[str, object] = {}
 
+    def drain() -> Iterator[np.ndarray]:
+        while (item := handoff.get()) is not _END:
+            yield item  # type: ignore[misc]
+
     def consume() -> None:
         try:
-            outcome["landmarks"] = fit_landmarks(iter(handoff.get, _END))  # type: ignore[arg-type]
+            outcome["landmarks"] = fit_landmarks(drain())
         except BaseException as exc:  # handed to the caller below
             outcome["error"] = exc
 

@@ -41,6 +41,8 @@ class TrainConfig:
         accumulate: Series per optimizer step (gradient accumulation; 1 = the paper's batch of one).
         threshold: Probability at which validation predictions count as positive.
         cache_half: Keep prepared volumes as float16 (halves memory, ~1e-3 rounding).
+        bf16: Mixed precision: forward passes under bf16 autocast (meant for CUDA GPUs with bf16,
+            e.g. Ampere and later; the loss and the weights stay float32).
     """
 
     task: str = "acl"
@@ -63,6 +65,7 @@ class TrainConfig:
     accumulate: int = 1
     threshold: float = 0.5
     cache_half: bool = False
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.plane not in PLANES:

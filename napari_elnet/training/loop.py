@@ -34,7 +34,9 @@ from napari_elnet.common.steps import run_to_end
 from napari_elnet.datasets import Case
 from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
 from napari_elnet.nn.elnet import ELNet
+from napari_elnet.training.cache import CacheConfig, CachedVolumes, cache_steps, in_order
 from napari_elnet.training.config import TrainConfig
+from napari_elnet.training.distributed import SINGLE, Distributed, autocast
 from napari_elnet.training.metrics import binary_metrics
 from napari_elnet.training.resume import ResumeState, load_resume, save_resume, sidecar_path
 from napari_elnet.training.sampling import epoch_order, stratified_split
@@ -236,28 +238,69 @@ def prepare_cases(
     return prepared, landmarks
 
 
+def _cached(
+    sets: tuple[Sequence[Case], Sequence[Case]],
+    landmarks: Landmarks | None,
+    run: _Run,
+    cache: CacheConfig,
+    context: Distributed,
+    inputs: Sequence[str | Path],
+) -> Generator[TrainProgress, None, tuple[list[CachedVolumes], Landmarks]]:
+    """Prepare ``sets`` into the on-disk cache on rank 0; the other ranks receive its result
+    (or its error, so that no rank waits for a failed one)."""
+    built: object = None
+    if context.is_main:
+        started = time.perf_counter()
+        steps = cache_steps(sets, landmarks, run.config.plane, cache, inputs)
+        try:
+            while True:
+                try:
+                    done, total = next(steps)
+                except StopIteration as stop:
+                    built = stop.value
+                    break
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                yield run.progress("prepare", 0, done, total, math.nan, rate)
+        except Exception as exc:
+            built = exc
+    shared = context.share(built)
+    if isinstance(shared, BaseException):
+        raise shared
+    return shared  # type: ignore[return-value]
+
+
 def _validate(
     model: ELNet,
-    volumes: Sequence[torch.Tensor],
+    volumes: Sequence[torch.Tensor] | CachedVolumes,
     labels: np.ndarray,
     device: torch.device,
     run: _Run,
     epoch: int,
     train_loss: float,
+    context: Distributed = SINGLE,
+    cache: CacheConfig | None = None,
 ) -> Generator[TrainProgress, None, dict[str, float]]:
-    """Validation loss and Table 2 metrics of ``model`` on prepared volumes."""
+    """Validation loss and Table 2 metrics of ``model`` on prepared volumes.
+
+    With several ranks each validates its share (:meth:`Distributed.shard`) and the per-series
+    results are gathered, so every rank gets the metrics of the whole set.
+    """
     model.eval()
-    probabilities, losses = [], []
+    mine = context.shard(len(labels))
+    outcomes = []
     started = time.perf_counter()
     with torch.no_grad():
-        for i, (volume, label) in enumerate(zip(volumes, labels, strict=True)):
-            logits = model(volume.to(device).float())
-            target = torch.tensor([int(label)], device=device)
-            losses.append(float(F.cross_entropy(logits[None], target)))
-            probabilities.append(float(torch.softmax(logits, 0)[1]))
-            rate = (i + 1) / max(time.perf_counter() - started, 1e-9)
-            yield run.progress("validate", epoch, i + 1, len(volumes), train_loss, rate)
-    metrics = binary_metrics(labels, probabilities, run.config.threshold)
+        for i, (index, volume) in enumerate(
+            zip(mine, in_order(volumes, mine, cache), strict=True), start=1
+        ):
+            logits = model(volume.to(device).float()).float()
+            target = torch.tensor([int(labels[index])], device=device)
+            loss = float(F.cross_entropy(logits[None], target))
+            outcomes.append((int(index), float(torch.softmax(logits, 0)[1]), loss))
+            rate = i / max(time.perf_counter() - started, 1e-9)
+            yield run.progress("validate", epoch, i, mine.size, train_loss, rate)
+    _, probabilities, losses = zip(*sorted(context.gather(outcomes)), strict=True)
+    metrics = binary_metrics(labels, list(probabilities), run.config.threshold)
     metrics["loss"] = float(np.mean(losses))
     return metrics
 
@@ -292,34 +335,48 @@ def _resume_state(
 
 
 def _train_epoch(
-    model: ELNet,
+    model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    volumes: Sequence[torch.Tensor],
+    volumes: Sequence[torch.Tensor] | CachedVolumes,
     labels: np.ndarray,
     rng: torch.Generator,
     device: torch.device,
     run: _Run,
     epoch: int,
     cancel: threading.Event | None,
+    context: Distributed = SINGLE,
+    sample_rng: torch.Generator | None = None,
+    cache: CacheConfig | None = None,
 ) -> Generator[TrainProgress, None, tuple[list[float], bool]]:
-    """One epoch of single-series steps; returns the step losses and whether it was cancelled."""
+    """One epoch of single-series steps; returns the step losses and whether it was cancelled.
+
+    ``rng`` draws the epoch order (the same on every rank), ``sample_rng`` (default ``rng``) the
+    augmentation; with several ranks each takes its share of the order (:meth:`Distributed.split`).
+    """
     config = run.config
     augmentation = AugmentConfig(rot90_planes=ROT90_PLANES if config.quarter_turns else ())
-    order = epoch_order(labels, config.oversample, rng)
+    order = context.split(epoch_order(labels, config.oversample, rng))
+    sample_rng = rng if sample_rng is None else sample_rng
+    context.reseed(sample_rng, config.seed, epoch)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     losses: list[float] = []
     started = time.perf_counter()
-    for step, index in enumerate(order, start=1):
+    for step, (index, volume) in enumerate(
+        zip(order, in_order(volumes, order, cache), strict=True), start=1
+    ):
         if cancel is not None and cancel.is_set():
             return losses, True
-        x = volumes[index].to(device).float()
+        x = volume.to(device).float()
         if config.augment:
-            x = augment(x, config.plane, rng, augmentation)
+            x = augment(x, config.plane, sample_rng, augmentation)
         target = torch.tensor([int(labels[index])], device=device)
-        loss = F.cross_entropy(model(x)[None], target)
-        (loss / config.accumulate).backward()
-        if step % config.accumulate == 0 or step == order.size:
+        last = step % config.accumulate == 0 or step == order.size
+        with context.no_sync(model, not last):
+            with autocast(device, config.bf16):
+                loss = F.cross_entropy(model(x).float()[None], target)
+            (loss / config.accumulate).backward()
+        if last:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
@@ -372,6 +429,8 @@ def train_steps(
     source: str = "",
     fold: int | None = None,
     resized: dict[int, np.ndarray] | None = None,
+    cache: CacheConfig | None = None,
+    context: Distributed = SINGLE,
 ) -> Generator[TrainProgress, None, TrainResult]:
     """Train one ELNet, yielding progress after every step; the best epoch is saved to ``out``.
 
@@ -389,6 +448,10 @@ def train_steps(
         source: Where the data came from, for the provenance (default: the data set's root).
         fold: Cross-validation fold number, reported in the progress.
         resized: Cache of resized volumes shared between runs on the same cases (folds).
+        cache: Stream the prepared volumes from an on-disk cache (:mod:`.cache`) instead of
+            keeping them in memory; None: in memory.
+        context: This process's place in a data-parallel run (:mod:`.distributed`, started by
+            torchrun); rank 0 prepares the cache, writes the files and the others follow.
 
     Returns:
         The run's result; ``path`` is None when no epoch was validated.
@@ -415,19 +478,29 @@ def train_steps(
         state, weights, landmarks, history, done = _resume_state(config, Path(resume))
     run.history = history
 
-    train_volumes, landmarks = yield from prepare_cases(
-        train_cases, landmarks, run, resized, config.cache_half
-    )
-    valid_volumes, _ = yield from prepare_cases(
-        valid_cases, landmarks, run, resized, config.cache_half
-    )
+    train_volumes: Sequence[torch.Tensor] | CachedVolumes
+    valid_volumes: Sequence[torch.Tensor] | CachedVolumes
+    if cache is None:
+        train_volumes, landmarks = yield from prepare_cases(
+            train_cases, landmarks, run, resized, config.cache_half
+        )
+        valid_volumes, _ = yield from prepare_cases(
+            valid_cases, landmarks, run, resized, config.cache_half
+        )
+    else:
+        roots = [getattr(cases, "root", None) for cases in (train_set, valid_set)]
+        (train_volumes, valid_volumes), landmarks = yield from _cached(
+            (train_cases, valid_cases), landmarks, run, cache, context, [r for r in roots if r]
+        )
 
     info0 = _model_info(config, landmarks, {}, {}, [])
     model = build_model(info0, seed=config.seed)
     if weights is not None:
         model.load_state_dict(weights)
-    model.dropout = SeededDropout(config.dropout, rng)
+    sample_rng = context.sample_generator(rng)
+    model.dropout = SeededDropout(config.dropout, sample_rng)
     model.to(device)
+    net = context.wrap(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if state is not None:
         optimizer.load_state_dict(state.optimizer)
@@ -441,6 +514,7 @@ def train_steps(
 
     split = _split_sizes(train_labels, valid_labels)
     provenance_base = _provenance(config, train_set, source, split, device, fold, resume)
+    provenance_base |= {"processes": context.world, "bf16": config.bf16}
     best_metrics: dict[str, float] = {}
     if state is not None and state.best:
         best_metrics = dict(state.best.get("metrics", {}))
@@ -452,15 +526,17 @@ def train_steps(
     for epoch in range(done + 1, config.epochs + 1):
         epoch_start = time.perf_counter()
         losses, cancelled = yield from _train_epoch(
-            model, optimizer, train_volumes, train_labels, rng, device, run, epoch, cancel
-        )
+            net, optimizer, train_volumes, train_labels, rng, device, run, epoch, cancel,
+            context, sample_rng, cache,
+        )  # fmt: skip
         if cancelled:
             break
         throughput = len(losses) / max(time.perf_counter() - epoch_start, 1e-9)
+        throughput = context.mean(throughput, 1) * context.world  # all ranks together
         throughputs.append(throughput)
-        train_loss = float(np.mean(losses))
+        train_loss = context.mean(float(np.mean(losses)), len(losses))
         metrics = yield from _validate(
-            model, valid_volumes, valid_labels, device, run, epoch, train_loss
+            model, valid_volumes, valid_labels, device, run, epoch, train_loss, context, cache
         )
         record = {"epoch": float(epoch), "train_loss": train_loss, "val_loss": metrics["loss"]}
         record |= {k: v for k, v in metrics.items() if k not in ("loss", "n")}
@@ -474,22 +550,23 @@ def train_steps(
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             info = _model_info(config, landmarks, provenance, metrics, list(run.history))
-            result_path = save_model(out, model, info)
+            result_path = save_model(out, model, info) if context.is_main else out
         else:
             stale += 1
-        save_resume(
-            sidecar_path(out),
-            ResumeState(
-                epoch=epoch,
-                model=model.state_dict(),
-                optimizer=optimizer.state_dict(),
-                rng=rng.get_state(),
-                history=run.history,
-                best={"epoch": run.best_epoch, **run.best, "metrics": best_metrics},
-                landmarks=landmarks.to_dict(),
-                config=asdict(config),
-            ),
-        )
+        if context.is_main:
+            save_resume(
+                sidecar_path(out),
+                ResumeState(
+                    epoch=epoch,
+                    model=model.state_dict(),
+                    optimizer=optimizer.state_dict(),
+                    rng=rng.get_state(),
+                    history=run.history,
+                    best={"epoch": run.best_epoch, **run.best, "metrics": best_metrics},
+                    landmarks=landmarks.to_dict(),
+                    config=asdict(config),
+                ),
+            )
         if config.patience is not None and stale >= config.patience:
             stopped_early = True
             break
