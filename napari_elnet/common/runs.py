@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 P = TypeVar("P")
 Q = TypeVar("Q")
@@ -39,13 +39,33 @@ class RunEnd(Generic[R]):
         return not self.cancelled and self.error is None
 
 
+@overload
 def relay(
     steps: Generator[P, None, R],
     cancel: threading.Event | None = None,
     *,
-    show: Callable[[P], Q | None] | None = None,
+    show: None = None,
     errors: tuple[type[Exception], ...] = (),
-) -> Generator[P | Q, None, RunEnd[R]]:
+) -> Generator[P, None, RunEnd[R]]: ...
+
+
+@overload
+def relay(
+    steps: Generator[P, None, R],
+    cancel: threading.Event | None = None,
+    *,
+    show: Callable[[P], Q | None],
+    errors: tuple[type[Exception], ...] = (),
+) -> Generator[Q, None, RunEnd[R]]: ...
+
+
+def relay(
+    steps: Generator[Any, None, R],
+    cancel: threading.Event | None = None,
+    *,
+    show: Callable[[Any], Any] | None = None,
+    errors: tuple[type[Exception], ...] = (),
+) -> Generator[Any, None, RunEnd[R]]:
     """Yield the progress of ``steps`` until it returns, fails or ``cancel`` is set.
 
     The flag is checked before every step, so a cancelled run stops at its next step (the step in

@@ -1,9 +1,10 @@
 """The "ELNet training" dock widget: choose a labelled data folder and settings, train, keep the model.
 
-Training runs in a napari thread worker over :func:`training_run`, a thin generator around the core
-:func:`napari_elnet.training.loop.train_steps`; the widget only arranges settings, the worker and results.
-The best checkpoint is written to a working folder the widget owns (never into the data folder)
-and can then be saved elsewhere or handed to the "ELNet triage" widget.
+The run is the core session :func:`napari_elnet.training.session.training_session`, run by a napari
+thread worker (:func:`napari_elnet.plugin.workers.start_worker`); this widget only lays out the
+settings, starts and stops the session and shows its progress and outcome. The best checkpoint is
+written to a working folder the widget owns (never into the data folder) and can then be saved
+elsewhere or handed to the "ELNet triage" widget.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Generator
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,15 +43,17 @@ from qtpy.QtWidgets import (
 from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
 from napari_elnet.common.series import PLANES
-from napari_elnet.datasets import dataset_tasks, default_split, detect_layout
+from napari_elnet.datasets import dataset_tasks, detect_layout
 from napari_elnet.plugin.run_controls import run_controls
 from napari_elnet.plugin.training_curve import TrainingCurve
+from napari_elnet.plugin.workers import start_worker
 
 if TYPE_CHECKING:
     import napari
 
     from napari_elnet.training.config import TrainConfig
-    from napari_elnet.training.loop import TrainProgress, TrainResult
+    from napari_elnet.training.loop import TrainProgress
+    from napari_elnet.training.session import TrainingOutcome
 
 MRNET_TASKS = ("acl", "meniscus", "abnormal")
 METRIC_COLUMNS = ("epoch", "acc.", "sens.", "spec.", "AUC", "MCC")
@@ -59,108 +61,6 @@ METRIC_NAMES = ("best epoch", "accuracy", "sensitivity", "specificity", "ROC-AUC
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
 STATUS_INTERVAL = 0.1
 """Seconds between status line refreshes (the last step of a phase is always shown)."""
-
-
-# --------------------------------------------------------------------- worker side
-@dataclass(frozen=True)
-class TrainingOutcome:
-    """What a finished or stopped run leaves behind.
-
-    Attributes:
-        path: The best-checkpoint model file, None if no epoch finished validation.
-        best_epoch: Its epoch (1-based).
-        metrics: Its validation metrics (Table 2 keys, plus ``loss`` and ``n``).
-        history: One record per epoch known to the model file or the run.
-        stopped: The run was stopped (by the user or an error) before its last epoch.
-        error: Why the run failed (a data or configuration problem), empty if it did not.
-    """
-
-    path: Path | None
-    best_epoch: int | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped: bool = False
-    error: str = ""
-
-    @classmethod
-    def from_result(cls, result: TrainResult) -> TrainingOutcome:
-        """The outcome of a run that returned."""
-        return cls(result.path, result.best_epoch, result.metrics, result.history, result.cancelled)
-
-    @classmethod
-    def from_checkpoint(cls, path: Path, error: str = "") -> TrainingOutcome:
-        """The outcome of a stopped run: whatever its best checkpoint holds (if it wrote one)."""
-        from napari_elnet.models.model_file import load_model
-
-        if not path.is_file():
-            return cls(None, None, stopped=True, error=error)
-        info = load_model(path).info
-        best = info.provenance.get("best_epoch")
-        best_epoch = int(best) if isinstance(best, int | float) else None
-        return cls(path, best_epoch, dict(info.metrics), list(info.history), True, error)
-
-
-def training_run(
-    config: TrainConfig,
-    data: Path,
-    out: Path,
-    valid_split: bool,
-    cancel: threading.Event,
-) -> Generator[str | TrainProgress, None, TrainingOutcome]:
-    """Open the data set and train; yields a description, then every progress.
-
-    Runs on a worker thread, so it must not touch any Qt widget. When ``cancel`` is set, the run
-    stops at its next step in any phase (preparing, training or validating) and returns what the
-    best checkpoint so far holds.
-
-    Args:
-        config: The run's settings.
-        data: The labelled data folder (read only).
-        out: Model file for the best checkpoint (outside ``data``).
-        valid_split: Validate on the data set's own validation split (MRNet ``valid``) instead of
-            holding out ``config.val_fraction`` of the training cases.
-        cancel: Set by the widget to stop the run.
-    """
-    try:
-        steps = yield from _open_and_train(config, data, out, valid_split, cancel)
-        while True:
-            if cancel.is_set():
-                steps.close()
-                return TrainingOutcome.from_checkpoint(out)
-            try:
-                progress = next(steps)
-            except StopIteration as stop:
-                return TrainingOutcome.from_result(stop.value)
-            yield progress
-    except (ElnetError, OSError) as exc:  # bad data or settings: report, keep the best so far
-        return TrainingOutcome.from_checkpoint(out, error=str(exc))
-
-
-def _open_and_train(
-    config: TrainConfig, data: Path, out: Path, valid_split: bool, cancel: threading.Event
-) -> Generator[str, None, Generator[TrainProgress, None, TrainResult]]:
-    """Open the training (and validation) set, yield a description, return the training steps."""
-    from napari_elnet.datasets import open_dataset
-    from napari_elnet.training.loop import train_steps
-
-    train_set = open_dataset(data, config.task, config.plane, default_split(data, "train"))
-    valid_set = None
-    if valid_split and detect_layout(data) == "mrnet":
-        valid_set = open_dataset(data, config.task, config.plane, "valid")
-        yield f"training on {train_set.describe()}; validating on {valid_set.describe()}"
-    else:
-        yield f"training on {train_set.describe()}, {config.val_fraction:.0%} held out"
-    return train_steps(config, train_set, out, valid_set, cancel=cancel, source=str(data))
-
-
-def eta_seconds(progress: TrainProgress, train_started: float | None) -> float:
-    """Seconds left, extrapolated from the epochs done since training started (nan if unknown)."""
-    if train_started is None or progress.phase == "prepare":
-        return math.nan
-    within = progress.step / max(progress.steps, 1) if progress.phase == "train" else 1.0
-    done = (progress.epoch - 1 + within) / max(progress.epochs, 1)
-    spent = progress.elapsed - train_started
-    return spent / done * (1.0 - done) if done > 0 and spent > 0 else math.nan
 
 
 def _clock(seconds: float) -> str:
@@ -452,7 +352,7 @@ class TrainingWidget(QWidget):
 
     def start(self) -> bool:
         """Start training in a worker thread; False (and a message) if the settings are unusable."""
-        from napari.qt.threading import create_worker
+        from napari_elnet.training.session import training_session
 
         folder = self.folder_edit.text()
         if folder != self._detected and not self.set_data_folder(folder):
@@ -470,20 +370,14 @@ class TrainingWidget(QWidget):
         self._run_data = Path(folder)
         self._cancel.clear()
         valid_split = self.valid_split_check.isEnabled() and self.valid_split_check.isChecked()
-        worker = create_worker(
-            training_run,
+        session = partial(
+            training_session,
             config,
             self._run_data,
             out,
-            valid_split,
-            self._cancel,
-            _start_thread=False,
+            valid_split=valid_split,
+            cancel=self._cancel,
         )
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
         self._reset_results(config.epochs)
         self._set_settings_enabled(False)
         self.start_button.setText("Stop")
@@ -491,7 +385,13 @@ class TrainingWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("opening data set...")
         self.status_label.setText("")
-        worker.start()
+        self.worker = start_worker(
+            session,
+            yielded=self._on_yielded,
+            returned=self._on_returned,
+            errored=self._on_error,
+            finished=self._on_finished,
+        )
         return True
 
     def stop(self) -> None:
@@ -518,6 +418,8 @@ class TrainingWidget(QWidget):
             self._on_progress(item)
 
     def _on_progress(self, progress: TrainProgress) -> None:
+        from napari_elnet.training.session import eta_seconds
+
         if progress.phase == "train":
             if self._train_started is None:
                 self._train_started = progress.elapsed

@@ -58,22 +58,14 @@ def worklist_run(
     Returns:
         The ranked report of a run that reached its end, None for a stopped run.
     """
+    from napari_elnet.common.runs import relay
     from napari_elnet.worklist import WorklistConfig, discover_studies, worklist_steps
 
     discovery = discover_studies(root)
     yield discovery
     steps = worklist_steps(discovery, models, WorklistConfig(device=device), done_ids=done_ids)
-    try:
-        while True:
-            if cancel.is_set():
-                return None
-            try:
-                progress = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            yield progress
-    finally:
-        steps.close()
+    end = yield from relay(steps, cancel)
+    return end.result
 
 
 def open_study_run(
@@ -84,19 +76,19 @@ def open_study_run(
     Runs on a worker thread, so it must not touch any Qt widget. The models are copied first: the
     explanation hooks a model, and a worklist run may be using the same models at the same time.
     """
-    from napari_elnet.inference.triage import triage_steps
+    from napari_elnet.common.runs import relay
+    from napari_elnet.inference.triage import TriageProgress, triage_steps
     from napari_elnet.worklist import load_study_ref
 
     yield f"loading {ref.name}"
     series = load_study_ref(ref)
     private = [replace(m, model=copy.deepcopy(m.model)) for m in models]
-    steps = triage_steps(series, private, device)
-    while True:
-        try:
-            progress = next(steps)
-        except StopIteration as stop:
-            return OpenedStudy(ref, series, list(stop.value))
-        yield f"{ref.name}: {progress.task} {progress.stage}".strip()
+
+    def show(progress: TriageProgress) -> str:
+        return f"{ref.name}: {progress.task} {progress.stage}".strip()
+
+    end = yield from relay(triage_steps(series, private, device), show=show)
+    return OpenedStudy(ref, series, list(end.result or ()))
 
 
 def most_suspicious(results: Sequence[TaskResult]) -> int:

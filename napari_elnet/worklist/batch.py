@@ -20,6 +20,7 @@ from pathlib import Path
 
 from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.runs import relay
 from napari_elnet.common.series import Series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
@@ -277,22 +278,26 @@ def _triage_one(
     if entry.error is not None or not entry.value:
         error = entry.error or ElnetError(f"study {ref.name}: no image series")
         return _failed(base, error, entry.seconds)
-    try:
-        generator = steps(entry.value, models, config.device)
-        while True:
-            try:
-                progress = next(generator)
-            except StopIteration as stop:
-                task_results: list[TaskResult] = stop.value
-                break
-            if progress.stage == "prepare":
-                yield tally.progress("task", ref.name, progress.task)
-    except Exception as exc:  # one study's failure must not stop the worklist
-        return _failed(base, exc, entry.seconds + time.perf_counter() - start)
+
+    def show(progress: TriageProgress) -> WorklistProgress | None:
+        return (
+            tally.progress("task", ref.name, progress.task) if progress.stage == "prepare" else None
+        )
+
+    try:  # one study's failure must not stop the worklist
+        end = yield from relay(
+            steps(entry.value, models, config.device), show=show, errors=(Exception,)
+        )
     finally:
         tally.compute += time.perf_counter() - start
+    if end.error is not None:
+        return _failed(base, end.error, entry.seconds + time.perf_counter() - start)
+    task_results: list[TaskResult] = end.result or []
     rows = tuple(_task_row(r) for r in task_results)
-    score = suspicion_score(((r.task, r.probability, r.threshold) for r in rows), config.suspicion)
+    score = suspicion_score(
+        ((r.task, r.probability, r.threshold) for r in rows if r.probability is not None),
+        config.suspicion,
+    )
     return StudyResult(
         study_id=ref.study_id,
         study=ref.name,
@@ -317,15 +322,21 @@ def _failed(base: StudyResult, error: BaseException, seconds: float) -> StudyRes
 
 def _task_row(result: TaskResult) -> TaskRow:
     """The report row of one TaskResult (without its heatmap)."""
+    a = result.applicability
     return TaskRow(
         task=result.task,
-        probability=float(result.probability),
-        decision=bool(result.decision),
+        probability=None if result.probability is None else float(result.probability),
+        decision=None if result.decision is None else bool(result.decision),
         threshold=float(result.threshold),
-        top_slice=int(result.top_slice),
+        top_slice=None if result.top_slice is None else int(result.top_slice),
         plane=result.plane,
         series=result.series_name,
         model=result.model_identity,
         series_uid=result.series_uid,
         warnings=tuple(result.warnings),
+        applicable=a.applicable,
+        applicability_score=a.score,
+        applicability_threshold=a.threshold,
+        reasons=a.reasons,
+        outside_plane=a.outside_plane,
     )

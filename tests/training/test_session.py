@@ -39,7 +39,7 @@ def test_a_run_yields_its_description_then_progress_and_keeps_the_best_epoch(
     assert seen[0] == open_training_data(data, _config(2)).description
     assert isinstance(seen[0], str) and "; validating on " in seen[0]
     assert all(isinstance(p, TrainProgress) for p in seen[1:])
-    assert {p.phase for p in seen[1:]} == {"prepare", "train", "validate"}  # type: ignore[union-attr]
+    assert {"prepare", "train", "validate"} <= {p.phase for p in seen[1:]}  # type: ignore[union-attr]
     assert not outcome.stopped and outcome.error == ""
     assert outcome.path == out and out.is_file()
     assert outcome.result is not None and outcome.result.epochs_completed == 2
