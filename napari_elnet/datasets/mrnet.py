@@ -10,9 +10,9 @@ from napari_elnet.common.errors import ConfigurationError, ElnetError
 from napari_elnet.common.series import PLANES, Plane
 from napari_elnet.datasets.base import Case, CaseDataset
 from napari_elnet.datasets.labels_csv import read_case_labels
+from napari_elnet.models.tasks import MRNET_LABELS as TASKS
 
 SPLITS: tuple[str, ...] = ("train", "valid")
-TASKS: tuple[str, ...] = ("abnormal", "acl", "meniscus")
 
 
 def is_mrnet(root: Path) -> bool:

@@ -6,8 +6,10 @@ from importlib import resources
 from pathlib import Path
 
 from napari_elnet.models.model_file import LoadedModel, load_model
+from napari_elnet.models.tasks import TASK_TABLE
 
-DEFAULT_MODEL_FILES: tuple[str, ...] = ("acl_axial.pt", "meniscus_coronal.pt", "abnormal_axial.pt")
+DEFAULT_MODEL_FILES: tuple[str, ...] = tuple(task.model_file for task in TASK_TABLE)
+"""File names of the shipped models under ``default_models/``, in task order."""
 
 
 def default_model_paths() -> list[Path]:

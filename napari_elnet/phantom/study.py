@@ -11,6 +11,7 @@ import torch
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Series, StudyInfo
+from napari_elnet.models.tasks import MRNET_LABELS as TASKS
 from napari_elnet.phantom.acquisition import bias_field, resample, rician, stack_geometry
 from napari_elnet.phantom.anatomy import Anatomy, build_knee, knee_grid
 from napari_elnet.phantom.lesions import Lesion, add_lesions, plan_lesions
@@ -19,7 +20,6 @@ from napari_elnet.phantom.tissues import CONTRASTS, signal_table
 PLANE_ORDER = ("sagittal", "coronal", "axial")
 DESCRIPTIONS = {"pd_fs": "PD FS", "t1": "T1", "t2": "T2"}
 SHORT = {"sagittal": "SAG", "coronal": "COR", "axial": "AX"}
-TASKS = ("abnormal", "acl", "meniscus")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_elnet.common.clock import clock
 from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.layers import study_layers
@@ -74,15 +75,6 @@ def suspicion_color(score: float | None) -> tuple[int, int, int]:
     s = min(max(float(score), 0.0), 1.0)
     low, high, t = (GREEN, ORANGE, s / 0.5) if s < 0.5 else (ORANGE, RED, (s - 0.5) / 0.5)
     return tuple(round(a + (b - a) * t) for a, b in zip(low, high, strict=True))  # type: ignore[return-value]
-
-
-def clock(seconds: float | None) -> str:
-    """``h:mm:ss`` or ``m:ss``; ``?`` when unknown."""
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class WorklistWidget(QWidget):

@@ -21,13 +21,13 @@ from napari_elnet.common.steps import run_to_end
 from napari_elnet.datasets import CaseDataset, dataset_tasks, default_split, open_dataset
 from napari_elnet.datasets.kneemri import KneeMriPositive
 from napari_elnet.models.model_file import LoadedModel
-from napari_elnet.training.metrics import binary_metrics
+from napari_elnet.training.metrics import METRIC_NAMES, binary_metrics
 from napari_elnet.transforms.preprocess import prepare_volume
 
 AUTO = "auto"
 """Split value meaning MRNet's ``valid`` split (the paper's evaluation set), all cases elsewhere."""
 
-TABLE_COLUMNS: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc", "n")
+TABLE_COLUMNS: tuple[str, ...] = (*METRIC_NAMES, "n")
 
 
 @dataclass(frozen=True)

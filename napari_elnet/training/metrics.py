@@ -17,6 +17,9 @@ import numpy as np
 from napari_elnet.common.errors import ConfigurationError
 
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
+"""Keys of the metrics in records, JSON and model files, in Table 2's order."""
+METRIC_HEADERS: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "ROC-AUC", "MCC")
+"""Column headers of :data:`METRIC_NAMES` in tables, in the same order."""
 
 
 def _as_labels(labels: Sequence[int] | np.ndarray) -> np.ndarray:
