@@ -22,8 +22,9 @@ Properties (each is tested):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from napari_elnet.common.errors import ConfigurationError
 
@@ -72,3 +73,30 @@ def suspicion_score(
     config = config or SuspicionConfig()
     scores = [config.weight(task) * calibrated(p, theta) for task, p, theta in results]
     return max(scores) if scores else None
+
+
+class Scored(Protocol):
+    """A task's result as the suspicion score reads it (``TaskResult``, ``TaskRow``)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def probability(self) -> float | None: ...
+    @property
+    def threshold(self) -> float: ...
+
+
+def most_suspicious(results: Sequence[Scored], config: SuspicionConfig | None = None) -> int | None:
+    """Index of the result that sets the study's suspicion score (the first on ties).
+
+    The one rule for "the most suspicious result" (the worklist ranks studies by its score, the
+    widgets open a study at it). Results without a probability (not assessed) never count; None
+    when no result has one.
+    """
+    config = config or SuspicionConfig()
+    scores = {
+        i: config.weight(r.task) * calibrated(r.probability, r.threshold)
+        for i, r in enumerate(results)
+        if r.probability is not None
+    }
+    return max(scores, key=lambda i: (scores[i], -i)) if scores else None
