@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -65,3 +66,22 @@ class Series:
         number = "?" if self.number is None else str(self.number)
         description = self.description or "series"
         return f"{number}: {description} ({self.plane})"
+
+
+MIN_SLICES = 3
+"""Fewest slices of a series a model reads (localizers and scouts have fewer)."""
+
+
+def choose_series(series: Sequence[Series], plane: Plane) -> int | None:
+    """Index of the series to read for ``plane``: the one of that plane with the most slices.
+
+    Series with fewer than :data:`MIN_SLICES` slices are passed over; on equal slice counts the
+    first wins. None when no series has that plane. Prediction and the DICOM training sets pick
+    series with this one rule.
+    """
+    candidates = [
+        (s.shape[0], -i)
+        for i, s in enumerate(series)
+        if s.plane == plane and s.shape[0] >= MIN_SLICES
+    ]
+    return -max(candidates)[1] if candidates else None

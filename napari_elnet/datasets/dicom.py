@@ -1,7 +1,7 @@
 """DICOM study folders with a label table: ``ROOT/labels.csv`` (``case,<task>...``) + ``ROOT/<case>/``.
 
 Each case folder is read with :func:`napari_elnet.io.load_study`, and the series of the wanted plane
-is picked with :func:`napari_elnet.inference.triage.choose_series` (the one prediction uses).
+is picked with :func:`napari_elnet.common.series.choose_series` (the one prediction uses).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_elnet.common.errors import ConfigurationError, ElnetError
-from napari_elnet.common.series import PLANES, Plane, Series
+from napari_elnet.common.series import PLANES, Plane, Series, choose_series
 from napari_elnet.datasets.base import Case, CaseDataset
 from napari_elnet.datasets.labels_csv import parse_label, read_label_table
 
@@ -38,8 +38,6 @@ def _default_loader(folder: Path) -> Sequence[Series]:
 
 def _plane_volume(folder: Path, plane: Plane, loader: StudyLoader) -> np.ndarray:
     """The chosen series of ``plane`` in a case folder; ElnetError naming the folder if none."""
-    from napari_elnet.inference.triage import choose_series
-
     series = list(loader(folder))
     index = choose_series(series, plane)
     if index is None:

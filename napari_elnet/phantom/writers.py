@@ -19,9 +19,12 @@ from napari_elnet.phantom.study import (
     PhantomStudy,
     generate_study,
 )
-from napari_elnet.transforms.preprocess import BRIGHT_PERCENTILE
 
 MRNET_SIZE = 256
+MRNET_PERCENTILE = 99.5
+"""MRNet's uint8 volumes reach 255 at this percentile of each series (the clip that
+:data:`napari_elnet.transforms.preprocess.BRIGHT_PERCENTILE` repeats on scanner series; a test
+checks that the two agree, so that the phantom does not import the preprocessing)."""
 DICOM_DIRS = {"sagittal": "sag", "coronal": "cor", "axial": "ax"}
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -40,7 +43,7 @@ def to_mrnet_volume(series: Series) -> np.ndarray:
     resized = torch.nn.functional.interpolate(
         tensor, size=(MRNET_SIZE, MRNET_SIZE), mode="bilinear", antialias=True, align_corners=False
     )[:, 0].numpy()
-    high = float(np.percentile(resized, BRIGHT_PERCENTILE)) or 1.0
+    high = float(np.percentile(resized, MRNET_PERCENTILE)) or 1.0
     return np.clip(resized / high * 255.0, 0, 255).astype(np.uint8)
 
 
