@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -216,11 +217,17 @@ class Receiver:
     def _store(self, event: Any, calling: str) -> tuple[int, str]:
         """(status, reason) of one C-STORE request."""
         try:
-            dataset = event.dataset
-            for _ in dataset:  # walk every element: a truncated or garbled stream fails here
-                pass
+            # The decode reads every element's tag, VR and length (values stay raw): pydicom
+            # only warns on a truncated stream, a missing delimiter or a VR encoding that is not
+            # the negotiated one, and such a file would be stored broken, so warnings fail here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                dataset = event.dataset
+            problem = _truncated_element(dataset)
         except Exception as exc:
             return STATUS_CANNOT_UNDERSTAND, f"dataset does not parse: {type(exc).__name__}: {exc}"
+        if problem:
+            return STATUS_CANNOT_UNDERSTAND, f"dataset does not parse: {problem}"
         request = event.request
         try:
             study = check_uid(dataset.get("StudyInstanceUID"), "StudyInstanceUID")
@@ -252,3 +259,24 @@ class Receiver:
             sop_class = str(request.AffectedSOPClassUID)
             self._on_instance(Received(study, series, sop, sop_class, calling, len(data)))
         return STATUS_SUCCESS, ""
+
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _truncated_element(dataset: Any) -> str:
+    """The first top-level element whose value is shorter than its declared length ("" if none).
+
+    pydicom keeps a short last value without a word (e.g. Pixel Data claiming 2 GB in a 20-byte
+    message); such an instance is not what the sender meant to store.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    for tag in dataset.keys():  # noqa: SIM118 (iterating a Dataset would convert every value)
+        raw = dataset.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED_LENGTH:
+            continue
+        got = 0 if raw.value is None else len(raw.value)
+        if got != raw.length:
+            return f"element {tag} declares {raw.length} bytes, the message holds {got}"
+    return ""
