@@ -37,6 +37,20 @@ def reasons_of(result: TaskResult) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*reasons, *result.warnings)))
 
 
+def require_dicom_study(series: Sequence[Series]) -> None:
+    """Raise ConfigurationError unless ``series`` are DICOM series of one study (check before work)."""
+    if not series:
+        raise ConfigurationError("no series: DICOM results need a DICOM study")
+    for item in series:
+        require_dicom(item)
+    studies = {item.study.study_uid for item in series}
+    if len(studies) != 1 or not next(iter(studies)):
+        raise ConfigurationError(
+            f"DICOM results are written for one study at a time; the series belong to {len(studies)} "
+            "studies (or have no Study Instance UID)"
+        )
+
+
 def write_dicom_results(
     series: Sequence[Series],
     results: Sequence[TaskResult],
@@ -61,14 +75,7 @@ def write_dicom_results(
     """
     if not results:
         raise ConfigurationError("no results to write as DICOM")
-    for item in series:
-        require_dicom(item)
-    studies = {item.study.study_uid for item in series}
-    if len(studies) != 1 or not next(iter(studies)):
-        raise ConfigurationError(
-            f"DICOM results are written for one study at a time; the series belong to {len(studies)} "
-            "studies (or have no Study Instance UID)"
-        )
+    require_dicom_study(series)
     by_task = {m.info.task: m for m in models}
     missing = [r.task for r in results if r.task not in by_task]
     if missing:
