@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-elnet`` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # e.g. for train --nproc (torchrun)
     handler: Callable[[argparse.Namespace], int] = args.handler
     with warnings.catch_warnings():
         warnings.simplefilter("default")

@@ -43,6 +43,7 @@ def train_config(args: argparse.Namespace, layout: str) -> Any:
         oversample=not args.no_oversample,
         patience=args.patience,
         accumulate=args.accumulate,
+        bf16=args.bf16,
     )
 
 
@@ -52,11 +53,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_elnet.common.steps import run_to_end
     from napari_elnet.datasets import detect_layout, open_dataset
     from napari_elnet.training.crossval import cross_validate_steps, fold_path
+    from napari_elnet.training.distributed import launch, launched_world, process_group
     from napari_elnet.training.loop import train_steps
 
+    if args.nproc > 1 and launched_world() == 1:  # start torchrun, which runs this command again
+        return launch(args.nproc, _without_nproc(args.argv))
     out = ensure_outside_inputs(args.out, [args.data])
     layout = detect_layout(args.data)
     config = train_config(args, layout)
+    if launched_world() > 1 and config.folds > 1:
+        raise ElnetError("cross-validation (--folds) runs in one process: leave out --nproc")
     open_args = {"kneemri_positive": args.kneemri_positive} if layout == "kneemri" else {}
     mrnet_split = "train" if layout == "mrnet" else None
     train_set = open_dataset(args.data, config.task, config.plane, mrnet_split, **open_args)
@@ -90,8 +96,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.write(
             f"training on {train_set.describe()}, {config.val_fraction:.0%} held out for validation\n"
         )
-    steps = train_steps(config, train_set, out, valid_set, resume=args.resume, source=args.data)
-    result = run_to_end(steps, bar.update)
+    with process_group(config.device) as context:  # one process unless started by torchrun
+        steps = train_steps(
+            config, train_set, out, valid_set, resume=args.resume, source=args.data,
+            cache=_cache_config(args, context.world), context=context,
+        )  # fmt: skip
+        result = run_to_end(steps, bar.update if context.is_main else None)
+    if not context.is_main:  # rank 0 reports
+        return EXIT_OK
     bar.finish()
     if result.path is None:
         raise ElnetError("training stopped before the first validation: no model was written")
@@ -129,6 +141,30 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     path = main_phantom(Path(args.out), args.n, args.format, args.seed)
     print(f"wrote {args.n} phantom cases ({args.format}) to {path}")
     return EXIT_OK
+
+
+def _cache_config(args: argparse.Namespace, world: int) -> Any:
+    """The volume cache of ``--cache`` (always used by several processes), or None (in memory)."""
+    from napari_elnet.training.cache import CacheConfig
+
+    if args.cache is None and world == 1:
+        return None
+    folder = Path(args.cache) if args.cache else None
+    return CacheConfig(folder=folder, dtype=args.cache_dtype, workers=args.loader_workers)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without ``--nproc N`` / ``--nproc=N`` (for the processes torchrun starts)."""
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
 
 
 def _positive_float(text: str) -> float:
@@ -187,6 +223,28 @@ def add_commands(sub: Any) -> None:
         help=kneemri_help,
     )
     train.add_argument("--out", required=True, metavar="FILE", help="model file to write")
+    scale = train.add_argument_group("beyond one process (docs/distributed.md)")
+    scale.add_argument(
+        "--cache",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="stream prepared volumes from an on-disk cache in DIR (default: the user cache "
+        "folder) instead of keeping them in memory; always on with --nproc",
+    )
+    scale.add_argument("--cache-dtype", choices=("float16", "uint8"), default="float16")
+    scale.add_argument(
+        "--loader-workers", type=int, default=2, help="DataLoader processes reading the cache"
+    )
+    scale.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training in N processes on this machine (starts torchrun; one per "
+        "GPU on CUDA); a step averages N series, as --accumulate N does in one process",
+    )
+    scale.add_argument("--bf16", action="store_true", help="bf16 mixed precision (CUDA GPUs)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = sub.add_parser(
