@@ -1,12 +1,15 @@
 """The "ELNet triage" dock widget: choose series and models, run, read results, navigate, export.
 
-The computation runs in a napari thread worker over the core generator
-:func:`napari_elnet.inference.triage.triage_steps`; this widget only arranges calls, threads and layers.
+The computation is the core generator :func:`napari_elnet.inference.triage.triage_steps`, relayed
+by :func:`napari_elnet.common.runs.relay` (Cancel stops it at its next stage) in a napari thread
+worker (:func:`napari_elnet.plugin.workers.start_worker`); this widget only arranges calls and layers.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,11 +36,13 @@ from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
 from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.relevance_plot import RelevancePlot
+from napari_elnet.plugin.workers import start_worker
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
+    from napari_elnet.common.runs import RunEnd
     from napari_elnet.inference.triage import TaskResult, TriageProgress
     from napari_elnet.models.model_file import LoadedModel
 
@@ -62,6 +67,8 @@ class TriageWidget(QWidget):
         self.results: list[TaskResult] = []
         self.result_layers: list[Image] = []
         self.worker: Any = None
+        self._cancel = threading.Event()
+        self.destroyed.connect(lambda *_: self._cancel.set())  # a closed viewer stops the run
         self._order: list[int] = []
         self._build()
         self.viewer.layers.events.inserted.connect(self._refresh_series)
@@ -241,37 +248,34 @@ class TriageWidget(QWidget):
 
     def run(self) -> None:
         """Start triage in a worker thread (results arrive through ``triageFinished``)."""
-        from napari.qt.threading import create_worker
-
+        from napari_elnet.common.runs import relay
         from napari_elnet.inference.triage import triage_steps
 
         layers = self.chosen_layers()
         series = [actions.series_of_layer(layer) for layer in layers]
         overrides = {m.info.task: i for i, m in enumerate(self.models)}
-        worker = create_worker(
-            triage_steps,
-            series,
-            list(self.models),
-            self.device_combo.currentText(),
-            overrides,
-            _start_thread=False,
-        )
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda results, w=worker: self._on_results(w, results, layers))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(lambda w=worker: self._on_finished(w))
-        self.worker = worker
+        device = self.device_combo.currentText()
+        self._cancel = threading.Event()  # a fresh flag: a cancelled run may still be closing
+        steps = triage_steps(series, list(self.models), device, overrides)
         self.run_button.setText("Cancel")
         self.progress.setRange(0, 2 * len(self.models))
         self.progress.setValue(0)
         self.progress.setFormat("starting...")
-        worker.start()
+        self.worker = start_worker(
+            relay,
+            steps,
+            self._cancel,
+            yielded=self._on_progress,
+            returned=partial(self._on_results, self._cancel, layers),
+            errored=self._on_error,
+            finished=partial(self._release, self._cancel),
+        )
 
     def cancel(self) -> None:
-        """Stop the running triage at its next step; nothing of it is added to the viewer."""
+        """Stop the running triage at its next stage; nothing of it is added to the viewer."""
         if self.worker is not None:
             self.progress.setFormat("cancelling...")
-            self.worker.quit()
+            self._cancel.set()
 
     def _on_progress(self, progress: TriageProgress) -> None:
         self.progress.setValue(progress.step)
@@ -283,29 +287,31 @@ class TriageWidget(QWidget):
 
         show_error(f"ELNet triage failed: {exc}")
 
-    def _release(self, worker: Any) -> None:
-        """Back to "Run" once ``worker`` (the current run) has delivered or stopped."""
-        if self.worker is worker:
+    def _release(self, run: threading.Event) -> None:
+        """Back to "Run" once the run of cancel flag ``run`` (the current one) has delivered or stopped."""
+        if self._cancel is run and self.worker is not None:
             self.worker = None
             self.run_button.setText("Run")
             self.run_button.setEnabled(bool(self.models))
 
-    def _on_finished(self, worker: Any) -> None:
-        if self.worker is worker and worker.abort_requested:
+    def _on_results(
+        self, run: threading.Event, layers: list[Image], end: RunEnd[list[TaskResult]]
+    ) -> None:
+        self._release(run)
+        if end.result is None:
             self.progress.setFormat("cancelled")
-        self._release(worker)
-
-    def _on_results(self, worker: Any, results: list[TaskResult], layers: list[Image]) -> None:
-        self._release(worker)
-        self.results = list(results)
+            return
+        self.results = list(end.result)
         self.result_layers = list(layers)
         actions.replace_heatmaps(self.viewer, self.results, layers)
         self._set_opacity(self.opacity_slider.value())
         self._fill_result_table()
         self._set_result_controls_enabled(True)
         self.progress.setFormat("done")
-        most_suspicious = int(np.argmax([r.probability for r in self.results]))
-        self.show_result(most_suspicious)
+        from napari_elnet.worklist.suspicion import most_suspicious
+
+        best = most_suspicious(self.results)  # the worklist's rule: the result that sets the score
+        self.show_result(0 if best is None else best)
         self.triageFinished.emit(self.results)
 
     def _fill_result_table(self) -> None:

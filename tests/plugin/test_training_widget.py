@@ -66,7 +66,7 @@ def test_folder_detection_and_task_defaults(make_napari_viewer, data: Path, tmp_
 
 
 def test_train_use_for_triage_and_save(
-    make_napari_viewer, qtbot, data: Path, tmp_path: Path, forward_threads: list
+    make_napari_viewer, qtbot, data: Path, tmp_path: Path, model_threads: list
 ) -> None:
     widget = _widget(make_napari_viewer, qtbot, data, epochs=1)
     files_before = sorted(data.rglob("*"))
@@ -79,7 +79,7 @@ def test_train_use_for_triage_and_save(
     assert widget.k_spin.isEnabled()
 
     assert not outcome.stopped and outcome.best_epoch == 1
-    assert forward_threads and threading.main_thread() not in forward_threads  # a worker trained
+    assert model_threads and threading.main_thread() not in model_threads  # a worker trained
     assert outcome.path is not None and outcome.path.is_file()
     assert not outcome.path.is_relative_to(data)
     assert sorted(data.rglob("*")) == files_before  # nothing written into the data folder
