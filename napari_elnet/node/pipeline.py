@@ -192,7 +192,7 @@ class TriageWorker:
             self._thread.start()
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Finish the study in progress, drop the queue, and join the thread."""
+        """Drop the queue; the study in progress finishes (joined up to ``timeout`` s, 0: no wait)."""
         if self._thread is None:
             return
         while True:
@@ -201,7 +201,8 @@ class TriageWorker:
             except queue.Empty:
                 break
         self._queue.put(None)
-        self._thread.join(timeout)
+        if timeout > 0:
+            self._thread.join(timeout)
         self._thread = None
 
     def _run(self) -> None:

@@ -94,11 +94,16 @@ class Node:
             )
         return resumed
 
-    def stop(self) -> None:
-        """Stop receiving, then let the study being triaged finish (queued ones wait for a restart)."""
+    def stop(self, wait: bool = True) -> None:
+        """Stop receiving; the study being triaged finishes, queued ones wait for a restart.
+
+        Args:
+            wait: Return only when the study being triaged is done (False: it finishes on its
+                thread, e.g. when a GUI closes).
+        """
         self.receiver.stop()
         self.watcher.stop()
-        self.worker.stop()
+        self.worker.stop(timeout=60.0 if wait else 0.0)
 
     def __enter__(self) -> Node:
         self.start()

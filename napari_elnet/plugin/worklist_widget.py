@@ -121,6 +121,9 @@ class WorklistWidget(QWidget):
         layout.addWidget(self._build_input_box())
         layout.addWidget(self._build_run_box())
         layout.addWidget(self._build_table_box(), stretch=1)
+        from napari_elnet.plugin.node_panel import embed  # the "DICOM node" section
+
+        self.node_panel = embed(self, layout)
 
     def _build_input_box(self) -> QGroupBox:
         box = QGroupBox("Studies and models")

@@ -1,0 +1,96 @@
+"""The "DICOM node" section of the worklist widget in a real napari viewer (xvfb): studies sent by
+dcmtk's storescu appear as rows, are triaged into the worklist and open with their heatmaps."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("napari")
+
+from qtpy.QtCore import Qt
+from support.dicom_peers import clone_study, dcmtk_env, free_port, phantom_template, require_tool
+from support.worklist_factory import make_models
+
+from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.plugin.node_panel import STATE_COLUMN
+from napari_elnet.plugin.worklist_widget import NAME_COLUMN, WorklistWidget
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> list[LoadedModel]:
+    folder = tmp_path_factory.mktemp("models")
+    return make_models(folder, [("acl", "axial"), ("meniscus", "coronal")])
+
+
+@pytest.fixture(scope="module")
+def template(request: pytest.FixtureRequest) -> list[Path]:
+    return phantom_template(Path(request.config.cache.mkdir("napari-elnet-node")))
+
+
+def test_received_study_is_triaged_into_the_worklist_and_opens(
+    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    storescu = require_tool("storescu")
+    viewer = make_napari_viewer()
+    widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
+    qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
+    widget.set_models(models)
+    widget.device_combo.setCurrentText("cpu")
+    panel = widget.node_panel
+    port = free_port()
+    panel.port_spin.setValue(port)
+    panel.store_edit.setText(str(tmp_path / "store"))
+    panel.stable_spin.setValue(0.5)
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.node is not None and panel.node.running
+    assert f"listening as ELNET on 127.0.0.1:{port}" in panel.status.text()
+    assert panel.start_button.text() == "Stop"
+
+    study_uid, _ = clone_study(template, tmp_path / "src", "ACC-GUI")
+    with qtbot.waitSignal(panel.studyTriaged, timeout=60_000) as triaged:
+        sent = subprocess.run(
+            [storescu, "-aec", "ELNET", "+sd", "+r", "127.0.0.1", str(port), str(tmp_path / "src")],
+            capture_output=True, text=True, timeout=60, env=dcmtk_env(),
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+    result = triaged.args[0]
+    assert result.study == "ACC-GUI"
+    assert panel.incoming.rowCount() == 1
+    assert panel.incoming.item(0, 0).text() == "ACC-GUI"
+    assert panel.incoming.item(0, 1).text() == str(len(template))
+    assert panel.incoming.item(0, STATE_COLUMN).text().startswith("triaged")
+    row = widget.row_of(result.study_id)
+    assert row is not None
+    assert widget.table.item(row, NAME_COLUMN).text() == "ACC-GUI"
+
+    with qtbot.waitSignal(widget.studyOpened, timeout=60_000) as opened:
+        widget.open_row(row)
+    assert opened.args[0].ref.study_uid == study_uid
+    heatmaps = [layer for layer in viewer.layers if "heatmap" in layer.name.lower()]
+    assert len(heatmaps) == len(models)
+
+    node = panel.node
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.node is None and not node.running
+    assert panel.start_button.text() == "Start"
+
+
+def test_closing_the_widget_stops_the_node(
+    make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    viewer = make_napari_viewer()
+    widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
+    widget.set_models(models)
+    panel = widget.node_panel
+    panel.port_spin.setValue(free_port())
+    panel.store_edit.setText(str(tmp_path / "store"))
+    assert panel.start_node()
+    node = panel.node
+    assert node is not None and node.running
+    widget.close()
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: not node.running, timeout=10_000)
