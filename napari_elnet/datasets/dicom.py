@@ -7,6 +7,7 @@ is picked with :func:`napari_elnet.common.series.choose_series` (the one predict
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def read_dicom_table(
             raise ConfigurationError(f"{labels}: line {line}: case folder {folder} not found")
         seen.add(case_id)
         label = parse_label(record[task], labels, line, task)
-        cases.append(Case(case_id, label, folder, lambda f=folder: _plane_volume(f, plane, loader)))
+        cases.append(Case(case_id, label, folder, partial(_plane_volume, folder, plane, loader)))
     if not cases:
         raise ConfigurationError(f"{labels}: no cases")
     return CaseDataset(root, "dicom", task, plane, None, tuple(cases))

@@ -8,6 +8,7 @@ Labels: ``aclDiagnosis`` is 0 healthy, 1 partially injured, 2 completely rupture
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -94,7 +95,7 @@ def read_kneemri(
                 f"{metadata}: line {line}: volume {name!r} not found under {root}"
             )
         label = int(diagnosis in POSITIVE_DIAGNOSES[positive])
-        cases.append(Case(Path(name).stem, label, path, lambda p=path: load_array_pickle(p)))
+        cases.append(Case(Path(name).stem, label, path, partial(load_array_pickle, path)))
     if not cases:
         raise ConfigurationError(f"{metadata}: no cases")
     return CaseDataset(root, "kneemri", task, plane, None, tuple(cases))

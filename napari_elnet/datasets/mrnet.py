@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def _split_cases(root: Path, split: str, task: str, plane: Plane) -> list[Case]:
             raise ConfigurationError(
                 f"{labels_path}: case {case_id} has no {plane} volume (missing {path})"
             )
-        cases.append(Case(case_id, label, path, lambda p=path: _load_npy(p)))
+        cases.append(Case(case_id, label, path, partial(_load_npy, path)))
     return cases
 
 

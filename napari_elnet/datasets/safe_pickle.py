@@ -39,7 +39,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     for module, name, value in (
         (f"{prefix}.multiarray", "_reconstruct", multiarray._reconstruct),
         (f"{prefix}.multiarray", "scalar", multiarray.scalar),
-        (f"{prefix}.numeric", "_frombuffer", numeric._frombuffer),
+        (f"{prefix}.numeric", "_frombuffer", numeric._frombuffer),  # type: ignore[attr-defined]
     )
 } | {
     ("numpy", "ndarray"): np.ndarray,

@@ -7,6 +7,7 @@ medial side of a right knee), +y posterior, +z superior; the joint line is near 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 from scipy import ndimage
@@ -18,6 +19,7 @@ from napari_elnet.phantom.shapes import (
     Grid,
     MeniscusWedge,
     Pose,
+    Solid,
     paint,
 )
 from napari_elnet.phantom.tissues import Tissue
@@ -71,7 +73,12 @@ def build_knee(grid: Grid, anatomy: Anatomy) -> tuple[np.ndarray, KneeParts]:
     """
     s = anatomy.scale
 
+    @overload
+    def v(a: float, b: float, /) -> tuple[float, float]: ...
+    @overload
+    def v(a: float, b: float, c: float, /) -> tuple[float, float, float]: ...
     def v(*values: float) -> tuple[float, ...]:
+        """Millimetres of a standard knee scaled to this one."""
         return tuple(s * value for value in values)
 
     femur_pose = Pose(anatomy.flexion_deg, v(0.0, 6.0, 6.0))
@@ -79,7 +86,7 @@ def build_knee(grid: Grid, anatomy: Anatomy) -> tuple[np.ndarray, KneeParts]:
     # Soft tissue envelope: skin, subcutaneous fat, muscle (thigh above, calf and posterior).
     paint(labels, grid, EllipticCylinder(v(0, 4), v(64, 60), -200, 200), Tissue.SKIN)
     paint(labels, grid, EllipticCylinder(v(0, 4), v(62, 58), -200, 200), Tissue.FAT)
-    muscle = [
+    muscle: list[Solid] = [
         Ellipsoid(v(0, 8, 130), v(55, 50, 85)),  # quadriceps and hamstrings
         Ellipsoid(v(0, 14, -125), v(52, 44, 85)),  # calf
         Ellipsoid(v(22, 36, 8), v(14, 14, 40)),  # medial gastrocnemius head
@@ -113,7 +120,8 @@ def build_knee(grid: Grid, anatomy: Anatomy) -> tuple[np.ndarray, KneeParts]:
     # Femoral cartilage: a 2.5 mm layer over the condyles' articular (lower) half.
     cartilage = np.zeros(grid.shape, bool)
     for name, condyle in condyles.items():
-        shell = Ellipsoid(condyle.center, tuple(r + 2.5 * s for r in condyle.radii))
+        rx, ry, rz = condyle.radii
+        shell = Ellipsoid(condyle.center, (rx + 2.5 * s, ry + 2.5 * s, rz + 2.5 * s))
         paint(bone_labels, grid, shell, 2, femur_pose, mask=cartilage)
         del name
     cut = np.zeros(grid.shape, bool)

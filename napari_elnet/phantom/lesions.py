@@ -104,7 +104,8 @@ def bone_marrow_edema(
 ) -> Lesion:
     """A bright, ill-defined region in the marrow of a femoral condyle or the tibial plateau."""
     s = parts.scale
-    radii = tuple(float(v) * s for v in rng.uniform(7.0, 11.0, 3))
+    rx, ry, rz = (float(v) * s for v in rng.uniform(7.0, 11.0, 3))
+    radii = (rx, ry, rz)
     if rng.random() < 0.5:
         condyle = parts.condyles["lateral" if rng.random() < 0.6 else "medial"]
         cx, cy, cz = condyle.center

@@ -50,7 +50,7 @@ def to_mrnet_volume(series: Series) -> np.ndarray:
 def _scaled_truth(study: PhantomStudy, plane: str) -> list[dict[str, object]]:
     """A plane's lesion truth with boxes rescaled to the 256 x 256 MRNet grid."""
     h, w = study.series[plane].shape[1:]
-    out = []
+    out: list[dict[str, object]] = []
     for item in study.truth[plane]:
         s0, s1, r0, r1, c0, c1 = item.box
         sr, sc = MRNET_SIZE / h, MRNET_SIZE / w
@@ -102,12 +102,12 @@ def write_mrnet(
 def _dicom_slice(series: Series, index: int, study: PhantomStudy, plane: str):
     """One MR Image Storage dataset for slice ``index`` of a stack."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     info = series.study
-    sop_uid = f"{series.uid}.{index + 1}"
+    sop_uid = UID(f"{series.uid}.{index + 1}")
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+    meta.MediaStorageSOPClassUID = UID(MR_IMAGE_STORAGE)
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
@@ -123,6 +123,8 @@ def _dicom_slice(series: Series, index: int, study: PhantomStudy, plane: str):
     ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", series.number, index + 1
     ds.BodyPartExamined = "KNEE"
     orientation = series.orientation
+    if orientation is None:
+        raise ConfigurationError(f"{series.name}: a phantom stack always has an orientation")
     position = np.asarray(series.origin) + index * series.spacing[0] * orientation[2]
     ds.ImageOrientationPatient = [f"{v:.6f}" for v in (*orientation[0], *orientation[1])]
     ds.ImagePositionPatient = [f"{v:.4f}" for v in position]

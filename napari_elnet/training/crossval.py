@@ -62,9 +62,9 @@ def cross_validate_steps(
         train_idx = np.setdiff1d(np.arange(labels.size), valid_idx)
         result = yield from train_steps(
             config,
-            subset(dataset, train_idx),
+            subset(dataset, train_idx.tolist()),
             fold_path(out, fold),
-            subset(dataset, valid_idx),
+            subset(dataset, valid_idx.tolist()),
             cancel=cancel,
             source=source,
             fold=fold,

@@ -31,3 +31,23 @@ def test_core_does_not_import_qt_or_napari() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_entry_modules_import_neither_torch_nor_pydicom() -> None:
+    """napari imports these when it starts or opens a menu: heavy libraries come later, lazily."""
+    import subprocess
+    import sys
+
+    npe2 = pytest.importorskip("npe2")
+    manifest = npe2.PluginManifest.from_file(str(resources.files("napari_elnet") / "napari.yaml"))
+    modules = sorted({c.python_name.split(":")[0] for c in manifest.contributions.commands or ()})
+    assert (
+        "napari_elnet.plugin.reader" in modules and "napari_elnet.plugin.triage_widget" in modules
+    )
+    heavy = {"torch", "pydicom", "highdicom", "pynetdicom", "dask", "scipy"}
+    code = (
+        f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
+        f"print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
