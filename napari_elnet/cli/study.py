@@ -60,13 +60,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from napari_elnet.models.defaults import load_default_models
     from napari_elnet.models.model_file import load_model
 
-    for target in (args.json, args.heatmaps):
+    for target in (args.json, args.heatmaps, args.dicom_out):
         if target not in (None, "-"):
             ensure_outside_inputs(target, [args.path])  # refuse before any work is done
     models = [load_model(p) for p in args.model] if args.model else load_default_models()
     if not models:
         raise ElnetError("no model given and no default models ship with this build (use --model)")
     series = load_series(args.path, sys.stderr)
+    if args.dicom_out:
+        from napari_elnet.dicom.results import require_dicom_study
+
+        require_dicom_study(series)  # .npy input: refuse before any work is done
     results = run_triage(series, models, device=args.device)
     for result in results:
         for message in result.warnings:
@@ -85,6 +89,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         for result in results:
             np.save(folder / f"{result.task}_heatmap.npy", result.heatmap)
+    if args.dicom_out:
+        from napari_elnet.dicom.results import write_dicom_results
+
+        for path in write_dicom_results(series, results, models, args.dicom_out):
+            sys.stderr.write(f"wrote {path}\n")
     return EXIT_OK
 
 
@@ -108,5 +117,10 @@ def add_commands(sub: Any) -> None:
     predict.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     predict.add_argument(
         "--heatmaps", metavar="DIR", help="write each task's heatmap as .npy to DIR"
+    )
+    predict.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="write DICOM results to DIR: structured report, heatmap parametric maps, key images",
     )
     predict.set_defaults(handler=cmd_predict)

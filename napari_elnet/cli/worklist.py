@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from napari_elnet.cli.dicom_out import dicom_results_steps, require_dicom_studies
 from napari_elnet.cli.output import EXIT_OK, table
 from napari_elnet.cli.progress import WorklistBar
 from napari_elnet.common.device import DEVICE_NAMES
@@ -41,9 +42,11 @@ def triage_table(report: Any, top: int, include_phi: bool) -> str:
 def cmd_triage(args: argparse.Namespace) -> int:
     """Triage every study under a folder and write the ranked worklist report."""
     from napari_elnet.common.outputs import ensure_outside_inputs
+    from napari_elnet.common.steps import run_to_end
     from napari_elnet.models.defaults import load_default_models
     from napari_elnet.models.model_file import load_model
     from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
+    from napari_elnet.worklist.batch import worklist_steps
 
     config = WorklistConfig(
         device=args.device,
@@ -53,6 +56,8 @@ def cmd_triage(args: argparse.Namespace) -> int:
         include_phi=args.include_phi,
     )
     ensure_outside_inputs(args.out, [args.root])  # refuse before any work is done
+    if args.dicom_out:
+        ensure_outside_inputs(args.dicom_out, [args.root])
     models = [load_model(p) for p in args.model] if args.model else load_default_models()
     if not models:
         raise ElnetError("no model given and no default models ship with this build (use --model)")
@@ -66,12 +71,18 @@ def cmd_triage(args: argparse.Namespace) -> int:
         sys.stderr.write(f"warning: skipped {where}: {problem.reason}\n")
     if not discovery.studies:
         raise ElnetError(f"{discovery.root}: no DICOM or .npy studies found")
+    if args.dicom_out:
+        require_dicom_studies(discovery)
     sys.stderr.write(
         f"{len(discovery.studies)} studies, {len(models)} model(s): "
         f"{', '.join(m.info.task for m in models)}\n"
     )
     bar = WorklistBar(sys.stderr)
-    report = run_worklist(discovery, models, config, bar.update)
+    if args.dicom_out:  # the same run, with each study's DICOM results written after its triage
+        steps = dicom_results_steps(args.dicom_out)
+        report = run_to_end(worklist_steps(discovery, models, config, steps=steps), bar.update)
+    else:
+        report = run_worklist(discovery, models, config, bar.update)
     bar.finish()
     print(triage_table(report, args.top, args.include_phi))
     shown = min(args.top, len(report.results))
@@ -107,6 +118,12 @@ def add_commands(sub: Any) -> None:
         "--prefetch", type=int, default=2, metavar="N", help="studies loaded ahead (default 2)"
     )
     triage.add_argument("--top", type=int, default=20, metavar="N", help="rows shown (default 20)")
+    triage.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write each study's DICOM results (report, heatmap maps, key images) to "
+        "DIR/<study id>/",
+    )
     triage.add_argument(
         "--restart",
         action="store_true",

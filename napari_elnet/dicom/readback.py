@@ -426,7 +426,7 @@ def results_for_series(
             TaskResult(
                 task=heatmap.task,
                 plane=chosen.plane,
-                probability=finding.probability if finding else math.nan,  # type: ignore[arg-type]
+                probability=finding.probability if finding else math.nan,
                 score=math.nan,
                 threshold=finding.threshold if finding and finding.threshold else 0.5,
                 heatmap=values,

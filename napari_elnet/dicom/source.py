@@ -177,7 +177,7 @@ def _triple(values: object) -> tuple[float, float, float] | None:
         numbers = tuple(float(v) for v in values)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None
-    return numbers if len(numbers) == 3 else None  # type: ignore[return-value]
+    return numbers if len(numbers) == 3 else None
 
 
 def _reference(ds: Dataset, frame_number: int | None, series: Series, index: int) -> SliceReference:

@@ -24,6 +24,19 @@ class TriagedStudy:
     models: list[LoadedModel]
 
 
+PHANTOM_SEED = 7
+
+
+def write_small_phantom(folder: Path) -> Path:
+    """A small phantom knee study (ACL and meniscal tears, 18-20 slices of 256x256) written as DICOM."""
+    from napari_elnet.phantom import PhantomConfig, generate_study
+    from napari_elnet.phantom.writers import write_dicom_study
+
+    config = PhantomConfig(slices=(18, 20), matrix=(256, 256))
+    labels = {"acl": True, "meniscus": True}
+    return write_dicom_study(generate_study(PHANTOM_SEED, config, labels), folder)
+
+
 def require_tool(name: str, package: str) -> str:
     """Path of a command-line tool, or skip naming the Debian package that provides it."""
     path = shutil.which(name)

@@ -1,0 +1,78 @@
+"""``predict --dicom-out`` and ``triage --dicom-out`` end to end, in process, on a phantom DICOM study."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from support.dicom_results import dciodvfy, write_small_phantom
+
+from napari_elnet.cli import EXIT_OK, EXIT_UNUSABLE, main
+from napari_elnet.models.model_file import ModelInfo, build_model, save_model
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root folder with one phantom DICOM study in ``case_a/``."""
+    folder = tmp_path_factory.mktemp("studies")
+    write_small_phantom(folder / "case_a")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small axial ACL model file (randomly initialised: only the objects are under test)."""
+    info = ModelInfo(task="acl", plane="axial", k=1, summary="randomly initialized")
+    return save_model(tmp_path_factory.mktemp("models") / "acl.pt", build_model(info), info)
+
+
+def test_predict_writes_report_map_and_key_image(root: Path, model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dicom"
+    code = main(["predict", str(root / "case_a"), "--model", str(model), "--dicom-out", str(out)])
+    assert code == EXIT_OK
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm"]
+    for name in names:
+        assert dciodvfy(out / name)[0] == []
+
+
+def test_predict_refuses_mrnet_npy_before_triage(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    npy = tmp_path / "axial" / "0001.npy"
+    npy.parent.mkdir()
+    np.save(npy, np.zeros((5, 256, 256), dtype=np.uint8))
+    out = tmp_path / "dicom"
+    code = main(["predict", str(npy), "--model", str(model), "--dicom-out", str(out)])
+    assert code == EXIT_UNUSABLE
+    assert "MRNet .npy input has no DICOM source" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_predict_refuses_an_output_inside_the_study(root: Path, model: Path) -> None:
+    inside = root / "case_a" / "results"
+    code = main(
+        ["predict", str(root / "case_a"), "--model", str(model), "--dicom-out", str(inside)]
+    )
+    assert code == EXIT_UNUSABLE
+    assert not inside.exists()
+
+
+def test_triage_writes_one_folder_per_study_named_by_its_report_id(
+    root: Path, model: Path, tmp_path: Path
+) -> None:
+    report, out = tmp_path / "report.csv", tmp_path / "dicom"
+    args = ["triage", str(root), "--out", str(report), "--model", str(model)]
+    assert main([*args, "--dicom-out", str(out)]) == EXIT_OK
+    with report.open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    (folder,) = out.iterdir()
+    assert folder.name == row["study_id"]
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm"]
+    source = next((root / "case_a").rglob("*.dcm"))
+    study_uid = pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID
+    assert pydicom.dcmread(folder / "ELNET_SR.dcm").StudyInstanceUID == study_uid

@@ -1,0 +1,78 @@
+"""The heatmap parametric map: values, geometry and references read back by pydicom and highdicom."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from support.dicom_results import TriagedStudy, dciodvfy
+
+from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.dicom.parametric_map import heatmap_map
+from napari_elnet.dicom.source import read_source
+
+
+def _assessed(study: TriagedStudy):
+    return next(r for r in study.results if r.probability is not None and r.heatmap is not None)
+
+
+def _write(study: TriagedStudy, folder: Path) -> tuple[Path, object]:
+    result = _assessed(study)
+    source = read_source(study.series[result.series_index])
+    path = folder / "map.dcm"
+    heatmap_map(source, result.heatmap, result.task).save_as(path, enforce_file_format=True)
+    return path, result
+
+
+@pytest.mark.parametrize("study_name", ["triaged_phantom", "triaged_knee"])
+def test_map_round_trips_values_geometry_and_references(
+    study_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    study: TriagedStudy = request.getfixturevalue(study_name)
+    path, result = _write(study, tmp_path)
+    errors, _ = dciodvfy(path)
+    assert errors == []
+    series = study.series[result.series_index]
+    source = read_source(series)
+    uids = [s.sop_instance_uid for s in source.slices]
+    pmap = hd.pm.ParametricMap.from_dataset(pydicom.dcmread(path))
+    values = pmap.get_pixels_by_source_instance(source_sop_instance_uids=uids)
+    np.testing.assert_allclose(values, result.heatmap, atol=1e-6)
+    assert pydicom.dcmread(path).pixel_array.dtype == np.float32  # FloatPixelData
+    first = source.first
+    assert pmap.FrameOfReferenceUID == first.FrameOfReferenceUID
+    assert pmap.StudyInstanceUID == first.StudyInstanceUID
+    assert pmap.ReferencedSeriesSequence[0].SeriesInstanceUID == series.uid
+    positions = {
+        tuple(round(float(v), 3) for v in frame.PlanePositionSequence[0].ImagePositionPatient)
+        for frame in pmap.PerFrameFunctionalGroupsSequence
+    }
+    assert positions == {tuple(round(v, 3) for v in s.position) for s in source.slices}
+    assert int(pmap.NumberOfFrames) == series.shape[0]
+    shared = pmap.SharedFunctionalGroupsSequence[0]
+    orientation = [float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient]
+    np.testing.assert_allclose(orientation, np.concatenate(series.orientation[:2]), atol=1e-6)
+    mapping = shared.RealWorldValueMappingSequence[0]
+    assert mapping.QuantityDefinitionSequence[0].ConceptCodeSequence[0].CodeValue == "130402"
+    assert (mapping.DoubleFloatRealWorldValueFirst, mapping.DoubleFloatRealWorldValueLast) == (0, 1)
+
+
+def test_heatmap_of_another_shape_is_refused(triaged_phantom: TriagedStudy) -> None:
+    result = _assessed(triaged_phantom)
+    source = read_source(triaged_phantom.series[result.series_index])
+    with pytest.raises(ConfigurationError, match="does not match series"):
+        heatmap_map(source, result.heatmap[:, :-1], result.task)
+
+
+def test_series_without_geometry_is_refused(triaged_phantom: TriagedStudy) -> None:
+    result = _assessed(triaged_phantom)
+    series = dataclasses.replace(triaged_phantom.series[result.series_index], orientation=None)
+    source = dataclasses.replace(
+        read_source(triaged_phantom.series[result.series_index]), series=series
+    )
+    with pytest.raises(ConfigurationError, match="no slice geometry"):
+        heatmap_map(source, result.heatmap, result.task)
