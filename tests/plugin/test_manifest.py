@@ -20,6 +20,16 @@ def test_manifest_is_valid_and_registered() -> None:
     assert [ep.value for ep in points] == ["napari_elnet:napari.yaml"]
 
 
+def test_the_packaged_manifest_is_the_top_level_one() -> None:
+    """One source: napari.yaml at the repository root; the package's copy is a link to it."""
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parents[2] / "napari.yaml"
+    packaged = resources.files("napari_elnet") / "napari.yaml"
+    assert top.is_file(), "napari.yaml missing at the repository root"
+    assert packaged.read_text() == top.read_text()
+
+
 def test_core_does_not_import_qt_or_napari() -> None:
     import subprocess
     import sys
