@@ -97,7 +97,10 @@ def find_studies(
         for status, answer in assoc.send_c_find(identifier, STUDY_ROOT_FIND):
             code = getattr(status, "Status", None)
             if code is None:
-                raise QueryError(f"{peer}: C-FIND got no response")
+                raise QueryError(
+                    f"{peer}: C-FIND got no response (the PACS aborted: does it allow C-FIND "
+                    f"from AE title {calling_ae}?)"
+                )
             if code in _PENDING and answer is not None:
                 found.append(_found(answer))
             elif code != 0x0000:
@@ -165,7 +168,10 @@ def retrieve_study(
     try:
         for status, _ in assoc.send_c_get(identifier, STUDY_ROOT_GET):
             if status is None or "Status" not in status:
-                raise QueryError(f"{peer}: C-GET of study {study_uid} got no response")
+                raise QueryError(
+                    f"{peer}: C-GET of study {study_uid} got no response (the PACS aborted: does "
+                    f"it allow C-GET from AE title {config.ae_title}?)"
+                )
             last = status
     finally:
         if assoc.is_established:

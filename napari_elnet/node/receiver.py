@@ -32,6 +32,7 @@ STATUS_DATASET_MISMATCH = 0xA900
 STATUS_CANNOT_UNDERSTAND = 0xC210
 _PDU_HEADER = 6
 _PDU_SLACK = 1024  # PDV item headers and A-ASSOCIATE items on top of the negotiated maximum
+_MESSAGE_SLACK = 64 * 1024  # command set and PDU headers on top of the largest dataset accepted
 
 
 @dataclass(frozen=True)
@@ -69,25 +70,38 @@ RefusedCallback = Callable[[Refused], None]
 
 
 class _BoundedSocket(AssociationSocket):
-    """An association socket that refuses to read a PDU longer than ``limit`` bytes.
+    """An association socket with two read limits; past either, the association is dropped.
 
-    pynetdicom reads a PDU's announced length in full before decoding it; a peer claiming 2 GB
-    would make it buffer 2 GB. Here the read returns nothing instead, which pynetdicom treats as a
-    closed connection (Evt17): that association ends, the others go on.
+    - ``limit``: longest PDU. pynetdicom reads a PDU's announced length in full before decoding
+      it, so a peer claiming 2 GB would make it buffer 2 GB.
+    - ``message_limit``: bytes between two completed C-STORE messages (``reset`` is called by the
+      store handler). pynetdicom keeps a message's fragments in memory until the last one, so a
+      peer could otherwise stream one endless dataset.
+
+    A refused read returns nothing, which pynetdicom treats as a closed connection (Evt17): that
+    association ends, the others go on.
     """
 
     limit: int = 0
+    message_limit: int = 0
+    since_reset: int = 0
+
+    def reset(self) -> None:
+        """A message is complete: start counting again."""
+        self.since_reset = 0
 
     def recv(self, nr_bytes: int) -> bytearray:
         if self.limit and nr_bytes > self.limit:
-            LOGGER.warning(
-                "PDU of %d bytes announced (limit %d): dropping the association",
-                nr_bytes,
-                self.limit,
-            )
-            self.close()
-            return bytearray()
+            return self._drop(f"PDU of {nr_bytes} bytes announced (limit {self.limit})")
+        self.since_reset += nr_bytes
+        if self.message_limit and self.since_reset > self.message_limit:
+            return self._drop(f"message over {self.message_limit} bytes")
         return super().recv(nr_bytes)
+
+    def _drop(self, reason: str) -> bytearray:
+        LOGGER.warning("%s: dropping the association", reason)
+        self.close()
+        return bytearray()
 
 
 class _BoundedRequestHandler(RequestHandler):
@@ -100,6 +114,7 @@ class _BoundedRequestHandler(RequestHandler):
         # open" event in pynetdicom's state machine.
         sock.__class__ = _BoundedSocket
         sock.limit = getattr(self.server, "elnet_pdu_limit", 0)
+        sock.message_limit = getattr(self.server, "elnet_message_limit", 0)
         return assoc
 
 
@@ -166,6 +181,7 @@ class Receiver:
             request_handler=_BoundedRequestHandler,
         )
         server.elnet_pdu_limit = self.config.max_pdu + _PDU_SLACK  # type: ignore[attr-defined]
+        server.elnet_message_limit = self.config.max_study_bytes + _MESSAGE_SLACK  # type: ignore[attr-defined]
         server.daemon_threads = True
         ae._servers.append(server)  # as AE.start_server does: server.shutdown() removes it
         self._server = server
@@ -203,6 +219,9 @@ class Receiver:
         Never raises: every problem becomes a failure status.
         """
         calling = str(event.assoc.requestor.ae_title).strip()
+        socket = getattr(event.assoc.dul, "socket", None)
+        if isinstance(socket, _BoundedSocket):
+            socket.reset()
         try:
             status, reason = self._store(event, calling)
         except Exception as exc:  # a bad dataset must never take the server down

@@ -15,7 +15,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pynetdicom import AE, build_context
-from support.dicom_peers import clone_study, dcmtk_env, require_tool
+from support.dicom_peers import clone_study, dcmtk_env, require_tool, wait_for
 
 from napari_elnet.node.config import NodeConfig
 from napari_elnet.node.receiver import Received, Receiver, Refused
@@ -250,3 +250,25 @@ def test_per_study_byte_limit_answers_out_of_resources(
         receiver.stop()
     assert codes == [0x0000, 0x0000, 0xA700, 0xA700]
     assert len(stored_files(receiver.store.root)) == 2
+
+
+def test_an_endless_message_drops_its_association(tmp_path: Path, recorder: Recorder) -> None:
+    receiver = start(tmp_path, recorder, max_study_bytes=10_000)  # messages up to 10 kB + 64 KiB
+    ds = Dataset()
+    ds.SOPClassUID = MRImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.BitsAllocated = 512, 512, 16
+    ds.PixelData = b"\x00\x01" * 512 * 512  # 512 kB in one message
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    try:
+        assoc = scu(receiver.port, (MRImageStorage, ExplicitVRLittleEndian))
+        status = assoc.send_c_store(ds)  # type: ignore[attr-defined]
+        assert not status  # no response: the node dropped the association mid-message
+        assert wait_for(lambda: not assoc.is_established, 10)  # type: ignore[attr-defined]
+        assert stored_files(receiver.store.root) == []
+        assert echo(receiver.port).returncode == 0
+    finally:
+        receiver.stop()
