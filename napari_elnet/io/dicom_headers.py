@@ -25,6 +25,10 @@ from napari_elnet.io import dicom_values as values
 from napari_elnet.io.scan import FileProblem
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: Derived objects that are not image series: parametric maps (heatmaps) and colour secondary
+#: captures (key images, screen captures) are skipped like reports (napari_elnet.dicom reads them).
+PARAMETRIC_MAP_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"
+SECONDARY_CAPTURE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _HEADER_KEYWORDS = (
     "SOPClassUID", "ImageType", "Modality", "StudyDate", "AccessionNumber",
@@ -207,9 +211,14 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | FileProblem:
-    """Split decoded pixels into frames and attach the per-frame geometry."""
+def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | FileProblem | None:
+    """Split decoded pixels into frames and attach the per-frame geometry (None: a derived object)."""
     samples = values.integer(ds, "SamplesPerPixel") or 1
+    sop_class = values.text(ds, "SOPClassUID")
+    if sop_class == PARAMETRIC_MAP_SOP_CLASS or (
+        sop_class == SECONDARY_CAPTURE_SOP_CLASS and samples != 1
+    ):
+        return None
     if samples != 1:
         photometric = ds.get("PhotometricInterpretation", "?")
         return FileProblem(

@@ -92,3 +92,15 @@ def test_map_does_not_align_to_another_series(
     other = next(s for i, s in enumerate(triaged_phantom.series) if i != result.series_index)
     with pytest.raises(ConfigurationError):
         align_heatmap(heatmap, other)
+
+
+def test_loading_a_study_folder_with_results_gives_only_its_series(
+    triaged_phantom: TriagedStudy, phantom_results: Path, tmp_path: Path
+) -> None:
+    from napari_elnet.io import read_study
+
+    shutil.copytree(triaged_phantom.folder, tmp_path / "study")
+    shutil.copytree(phantom_results, tmp_path / "study" / "elnet")
+    scan = read_study(tmp_path / "study")
+    assert [s.uid for s in scan.series] == [s.uid for s in triaged_phantom.series]
+    assert scan.problems == ()
