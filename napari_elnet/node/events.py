@@ -8,7 +8,7 @@ from typing import Literal
 
 from napari_elnet.worklist.report import StudyResult
 
-EventKind = Literal["receiving", "complete", "triaged", "sent", "error", "refused"]
+EventKind = Literal["receiving", "complete", "triaged", "skipped", "sent", "error", "refused"]
 STAGES: tuple[EventKind, ...] = ("receiving", "complete", "triaged")
 
 

@@ -215,6 +215,11 @@ class TriageWorker:
                 LOGGER.exception("triage of study %s failed", study_uid)
                 outcome = Outcome(study_uid, None, error=f"{type(exc).__name__}: {exc}")
             self.outcomes.append(outcome)
+            if outcome.result is None and not outcome.error and self._on_event is not None:
+                message = "already in the report: not triaged again"
+                self._on_event(
+                    NodeEvent("skipped", study_uid, study_id_of(study_uid), message=message)
+                )
             if outcome.error and self._on_event is not None:
                 self._on_event(
                     NodeEvent("error", study_uid, study_id_of(study_uid), message=outcome.error)
