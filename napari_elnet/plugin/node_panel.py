@@ -45,7 +45,12 @@ DEFAULT_AE_TITLE = (
 DEFAULT_PORT = 11112
 DEFAULT_STABLE_SECONDS = 5.0
 STATE_COLUMN = 2
-STATE_TEXT = {"receiving": "receiving", "complete": "complete", "triaged": "triaged"}
+STATE_TEXT = {
+    "receiving": "receiving",
+    "complete": "complete",
+    "triaged": "triaged",
+    "skipped": "already triaged",
+}
 
 
 class _NodeHolder:
@@ -125,7 +130,7 @@ class NodePanel(QGroupBox):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.incoming = _table(["study", "images", "state"])
-        self.incoming.setMaximumHeight(130)
+        self.incoming.setMaximumHeight(120)
         layout.addWidget(self.incoming)
         layout.addWidget(self._build_remote_box())
 
@@ -143,27 +148,27 @@ class NodePanel(QGroupBox):
         self.accession_edit.setPlaceholderText("accession")
         self.date_edit = QLineEdit()
         self.date_edit.setPlaceholderText("date YYYYMMDD[-YYYYMMDD]")
-        for edit in (self.patient_edit, self.accession_edit, self.date_edit):
-            query.addWidget(edit)
-        form.addRow("Find", query)
-        layout.addLayout(form)
-        buttons = QHBoxLayout()
+        self.date_edit.setToolTip("StudyDate, or a range YYYYMMDD-YYYYMMDD")
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.search)
+        for widget in (self.patient_edit, self.accession_edit, self.date_edit, self.search_button):
+            query.addWidget(widget)
+        form.addRow("Find", query)
+        layout.addLayout(form)
         self.retrieve_button = QPushButton("Retrieve selected")
         self.retrieve_button.setEnabled(False)
         self.retrieve_button.clicked.connect(self.retrieve_selected)
-        buttons.addWidget(self.search_button)
-        buttons.addWidget(self.retrieve_button)
-        layout.addLayout(buttons)
         self.found_table = _table(["accession", "date", "modalities", "images"])
         self.found_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.found_table.setMaximumHeight(110)
+        self.found_table.setMaximumHeight(100)
         self.found_table.itemSelectionChanged.connect(self._update_retrieve)
         layout.addWidget(self.found_table)
+        row = QHBoxLayout()
         self.remote_status = QLabel("")
         self.remote_status.setWordWrap(True)
-        layout.addWidget(self.remote_status)
+        row.addWidget(self.remote_status, stretch=1)
+        row.addWidget(self.retrieve_button)
+        layout.addLayout(row)
         return box
 
     # ----------------------------------------------------------------- node
@@ -383,7 +388,6 @@ def _table(labels: list[str]) -> QTableWidget:
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
-    table.setAlternatingRowColors(True)
     table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     return table
 

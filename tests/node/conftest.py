@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.dicom_peers import phantom_template
+from support.dicom_peers import phantom_cache_dir, phantom_template
 from support.worklist_factory import make_models
 
 from napari_elnet.models.model_file import LoadedModel
 
 
 @pytest.fixture(scope="session")
-def phantom_files(request: pytest.FixtureRequest) -> list[Path]:
+def phantom_files(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> list[Path]:
     """One small phantom knee study (24 files), the template every test clones."""
-    return phantom_template(Path(request.config.cache.mkdir("napari-elnet-node")))
+    return phantom_template(phantom_cache_dir(request, tmp_path_factory))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,14 @@ import pytest
 pytest.importorskip("napari")
 
 from qtpy.QtCore import Qt
-from support.dicom_peers import clone_study, dcmtk_env, free_port, phantom_template, require_tool
+from support.dicom_peers import (
+    clone_study,
+    dcmtk_env,
+    free_port,
+    phantom_cache_dir,
+    phantom_template,
+    require_tool,
+)
 from support.worklist_factory import make_models
 
 from napari_elnet.models.model_file import LoadedModel
@@ -26,8 +33,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> list[LoadedModel]:
 
 
 @pytest.fixture(scope="module")
-def template(request: pytest.FixtureRequest) -> list[Path]:
-    return phantom_template(Path(request.config.cache.mkdir("napari-elnet-node")))
+def template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> list[Path]:
+    return phantom_template(phantom_cache_dir(request, tmp_path_factory))
 
 
 def test_received_study_is_triaged_into_the_worklist_and_opens(

@@ -174,6 +174,14 @@ PHANTOM_SLICES = 8
 PHANTOM_MATRIX = 64
 
 
+def phantom_cache_dir(request: Any, tmp_path_factory: Any) -> Path:
+    """pytest's cache folder for the phantom (a temporary one when the cache plugin is off)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return Path(tmp_path_factory.mktemp("phantom-cache"))
+    return Path(cache.mkdir("napari-elnet-node"))
+
+
 def phantom_template(cache_dir: Path) -> list[Path]:
     """Files of one small phantom knee study (3 planes x 8 slices of 64x64), made once per cache.
 
