@@ -78,7 +78,13 @@ def cmd_triage(args: argparse.Namespace) -> int:
         f"{', '.join(m.info.task for m in models)}\n"
     )
     bar = WorklistBar(sys.stderr)
-    if args.dicom_out:  # the same run, with each study's DICOM results written after its triage
+    if args.dask:  # the studies on a Dask cluster, their results into the same report
+        from napari_elnet.worklist.dask_triage import run_dask_worklist
+
+        if args.dicom_out:
+            raise ElnetError("--dicom-out is not available with --dask yet: leave out one of them")
+        report = run_dask_worklist(discovery, args.dask, args.model or (), config, bar.update)
+    elif args.dicom_out:  # the same run, with each study's DICOM results written after its triage
         steps = dicom_results_steps(args.dicom_out)
         report = run_to_end(worklist_steps(discovery, models, config, steps=steps), bar.update)
     else:
@@ -118,6 +124,12 @@ def add_commands(sub: Any) -> None:
         "--prefetch", type=int, default=2, metavar="N", help="studies loaded ahead (default 2)"
     )
     triage.add_argument("--top", type=int, default=20, metavar="N", help="rows shown (default 20)")
+    triage.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="triage on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N "
+        "local worker processes (needs napari-elnet[dask]; see docs/distributed.md)",
+    )
     triage.add_argument(
         "--dicom-out",
         metavar="DIR",

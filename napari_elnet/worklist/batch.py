@@ -243,6 +243,25 @@ def run_worklist(
     return run_to_end(worklist_steps(source, models, config), on_progress)
 
 
+def triage_study(
+    ref: StudyRef,
+    models: Sequence[LoadedModel],
+    config: WorklistConfig | None = None,
+    loader: StudyLoader = load_study_ref,
+    steps: TriageSteps = triage_steps,
+) -> StudyResult:
+    """Load and triage one study as :func:`worklist_steps` does each of its studies (a failure
+    becomes an ``error`` result), for engines that hand out studies one by one (Dask workers)."""
+    config = config or WorklistConfig()
+    start = time.perf_counter()
+    try:
+        value, error = loader(ref), None
+    except Exception as exc:  # becomes the study's error result, as on the loader thread
+        value, error = None, exc
+    entry = Loaded(ref, value, error, time.perf_counter() - start)
+    return run_to_end(_triage_one(entry, models, config, steps, _Tally(time.perf_counter(), 1, 0)))
+
+
 def _check_models(models: Sequence[LoadedModel]) -> None:
     """At least one model, one per task."""
     if not models:
