@@ -1,27 +1,35 @@
 """Reading one DICOM file: the header fields used for grouping and the decoded frames with their geometry.
 
-Each file is read once on the fast path: ``pydicom.pixels.pixel_array`` parses the header up to the pixel
-data, keeps only the elements in ``HEADER_TAGS`` and decodes the pixels, so trailing bytes after the pixel
-data are never parsed. Files the fast path cannot handle (deflated transfer syntax, no File Meta, no pixel
-data, damage) are read again in full by ``pydicom.dcmread`` to find out why.
+Each file is read once on the fast path: ``dicom_pixels.decode`` parses the header up to the pixel
+data, keeps only the elements in ``HEADER_TAGS``, checks the size the header declares and decodes the
+pixels, so trailing bytes after the pixel data are never parsed. Files the fast path cannot handle (no
+File Meta, no pixel data, damage) are read again in full by ``pydicom.dcmread`` to find out why; a
+deflated file is inflated within its declared bound for both paths (``dicom_pixels.inflate_bounded``).
+
+Only regular files are opened (``files.read_regular_file``): a FIFO, a device or a symlink to one is a
+FileProblem, never a blocked or endless read.
 """
 
 from __future__ import annotations
 
 import io
 import mmap
+import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import pixel_array
 from pydicom.tag import Tag
 
 from napari_elnet.common.series import StudyInfo
+from napari_elnet.io import dicom_pixels
 from napari_elnet.io import dicom_values as values
+from napari_elnet.io.files import describe_mode, os_reason
 from napari_elnet.io.scan import FileProblem
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -29,6 +37,12 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: captures (key images, screen captures) are skipped like reports (napari_elnet.dicom reads them).
 PARAMETRIC_MAP_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"
 SECONDARY_CAPTURE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
+#: MR image storage classes (MR, Enhanced MR): such an object without pixel data is damaged (a header
+#: whose lengths no longer fit hides the pixel data), never a report to skip silently.
+_MR_IMAGE_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"})
+#: Other image storage classes (CT, Secondary Capture): without pixel data they are reported only when
+#: parsing failed (pixel-stripped CT headers are common in test trees).
+_IMAGE_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.7"})
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _HEADER_KEYWORDS = (
     "SOPClassUID", "ImageType", "Modality", "StudyDate", "AccessionNumber",
@@ -145,7 +159,7 @@ def lookup(
         The element's values, or None when absent or not numeric.
     """
     for group in groups:
-        inner = group.get(sequence) if group is not None else None
+        inner = values.sequence_items(group, sequence)
         if inner and keyword in inner[0]:
             return values.numbers(inner[0], keyword)
     return values.numbers(header, keyword) if top_level else None
@@ -163,41 +177,90 @@ def read_dicom_file(path: Path) -> DicomImage | FileProblem | None:
 
     Returns:
         The image; None for a DICOMDIR or an object without pixel data (a report, a plan, a
-        presentation state); a FileProblem naming the reason when the file cannot be read or decoded.
+        presentation state); a FileProblem naming the reason when the file cannot be read or decoded
+        (not a regular file, damaged, too large for its header, not decodable).
     """
-    header = Dataset()
-    tags = list(HEADER_TAGS)
     try:
-        with path.open("rb") as f:
-            if path.stat().st_size <= _READ_WHOLE_BYTES:
-                source: Any = io.BytesIO(f.read())
-                pixels = pixel_array(source, ds_out=header, specific_tags=tags, view_only=True)
-            else:
-                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                    pixels = pixel_array(mapped, ds_out=header, specific_tags=tags, view_only=True)
-    except Exception:  # any failure: read it the slow way to learn why
-        return _read_slowly(path)
-    return _image_from(path, header, pixels)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        return FileProblem(path, f"cannot be read: {os_reason(error)}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return FileProblem(path, f"{describe_mode(info.st_mode)}, not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            if info.st_size <= _READ_WHOLE_BYTES:
+                return _read(path, io.BytesIO(f.read()))
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return _read(path, mapped)  # type: ignore[arg-type]
+    except OSError as error:
+        return FileProblem(path, f"cannot be read: {os_reason(error)}")
+    finally:
+        os.close(fd)
 
 
-def _read_slowly(path: Path) -> DicomImage | FileProblem | None:
-    """Full ``dcmread`` of a file the fast path could not handle."""
+def _read(path: Path, source: BinaryIO) -> DicomImage | FileProblem | None:
+    """The fast path, then the slow path when the fast one fails; pydicom's warnings are silenced
+    (a damaged header warns on every element; the FileProblem says what matters)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            header, pixels = dicom_pixels.decode(source, list(HEADER_TAGS))
+        except dicom_pixels.PixelBoundError as error:
+            return FileProblem(path, f"pixel data cannot be decoded: {error}")
+        except dicom_pixels.NotDecodableHereError:
+            return _read_slowly(path, source, damaged=False)
+        except Exception:  # any other failure: read it the slow way to learn why
+            return _read_slowly(path, source, damaged=True)
+        if not isinstance(source, io.BytesIO):  # a view into a memory map closed after reading
+            pixels = np.array(pixels)
+        return _image_from(path, header, pixels)
+
+
+def _read_slowly(path: Path, source: BinaryIO, damaged: bool) -> DicomImage | FileProblem | None:
+    """Full ``dcmread`` of a file the fast path could not handle.
+
+    ``damaged``: the fast path failed while parsing (not merely "no File Meta" or "no pixel data"); an
+    image object that then shows no pixel data is reported, not skipped as a non-image object.
+    """
     try:
-        ds = pydicom.dcmread(path, force=True, defer_size="64 KB")
+        meta, stream, syntax = dicom_pixels.open_dataset(source)
+    except dicom_pixels.PixelBoundError as error:
+        return FileProblem(path, f"pixel data cannot be decoded: {error}")
+    except Exception:  # a damaged File Meta: let dcmread say why
+        meta, stream, syntax = pydicom.dataset.FileMetaDataset(), source, None
+    try:
+        if syntax is not None and stream is not source:  # inflated within bounds
+            ds = pydicom.dcmread(stream, force=True)
+            ds.file_meta = meta
+            ds.file_meta.TransferSyntaxUID = syntax
+        else:
+            source.seek(0)
+            ds = pydicom.dcmread(source, force=True, defer_size="64 KB")
     except Exception as error:  # pydicom raises many types for damaged files
         return FileProblem(path, f"not a readable DICOM file: {_describe(error)}")
-    file_meta = getattr(ds, "file_meta", Dataset())
-    sop_class = str(file_meta.get("MediaStorageSOPClassUID", "") or ds.get("SOPClassUID", ""))
+    file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+    sop_class = values.text(file_meta, "MediaStorageSOPClassUID") or values.text(ds, "SOPClassUID")
     if sop_class == DICOMDIR_SOP_CLASS:
         return None
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        if sop_class in _MR_IMAGE_CLASSES or (damaged and sop_class in _IMAGE_CLASSES):
+            return FileProblem(path, "no pixel data found in an image object (damaged file?)")
         if sop_class:
             return None
         return FileProblem(path, "not a DICOM file: no DICOM header or pixel data found")
-    syntax = file_meta.get("TransferSyntaxUID", None)
+    try:
+        syntax = dicom_pixels.transfer_syntax_of(ds)
+        ds.file_meta = file_meta
+        ds.file_meta.TransferSyntaxUID = syntax
+    except Exception as error:  # a damaged transfer syntax value
+        return FileProblem(path, f"transfer syntax cannot be read: {_describe(error)}")
     syntax_name = getattr(syntax, "name", "unknown transfer syntax")
     try:
+        dicom_pixels.check_dataset(ds)
         pixels = ds.pixel_array
+    except dicom_pixels.PixelBoundError as error:
+        return FileProblem(path, f"pixel data cannot be decoded: {error}")
     except Exception as error:  # decoders raise many types
         return FileProblem(
             path, f"pixel data cannot be decoded ({syntax_name}): {_describe(error)}"
@@ -220,7 +283,7 @@ def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | Fil
     ):
         return None
     if samples != 1:
-        photometric = ds.get("PhotometricInterpretation", "?")
+        photometric = values.text(ds, "PhotometricInterpretation") or "?"
         return FileProblem(
             path,
             f"colour image ({photometric}, {samples} samples per pixel): only greyscale is loaded",
@@ -232,8 +295,8 @@ def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | Fil
         return FileProblem(
             path, f"pixel array of shape {pixels.shape} does not match NumberOfFrames={n_frames}"
         )
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") if multi_frame else None
-    shared_seq = ds.get("SharedFunctionalGroupsSequence") if multi_frame else None
+    per_frame = values.sequence_items(ds, "PerFrameFunctionalGroupsSequence") if multi_frame else []
+    shared_seq = values.sequence_items(ds, "SharedFunctionalGroupsSequence") if multi_frame else []
     shared = shared_seq[0] if shared_seq else None
     frames = tuple(
         _frame(
@@ -241,7 +304,7 @@ def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | Fil
             stack[i],
             i,
             multi_frame,
-            per_frame[i] if per_frame and i < len(per_frame) else None,
+            per_frame[i] if i < len(per_frame) else None,
             shared,
         )
         for i in range(n_frames)

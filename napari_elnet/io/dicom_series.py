@@ -10,9 +10,13 @@ Rules, in order:
    position (within ``geometry.DUPLICATE_TOLERANCE_MM``) are duplicates: the first in that order (lowest
    InstanceNumber) is kept, the others are dropped and named in a warning.
 3. Slice spacing is the median gap between positions; one slice, or no positions: SpacingBetweenSlices,
-   else SliceThickness, else 1 mm. Frames without a position keep InstanceNumber / file / frame order and
+   else SliceThickness, else 1 mm. Spacings that are not finite, not positive or beyond
+   ``geometry.MAX_SPACING_MM`` are replaced by 1 mm with a warning; a position beyond
+   ``geometry.MAX_COORDINATE_MM`` counts as no position (with a warning). Frames without a position keep InstanceNumber / file / frame order and
    the series gets plane "unknown" and a warning.
-4. Values are RescaleSlope * stored + RescaleIntercept per frame, float32.
+4. Values are RescaleSlope * stored + RescaleIntercept per frame, float32; values that are not finite
+   after that (NaN/inf float pixels, or a slope that overflows float32) are set to 0 and the series
+   warns how many there were.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class _Slice:
 def build_series(images: Iterable[DicomImage]) -> list[Series]:
     """Group the frames of decoded files into series (unsorted; see ``read_study`` for the order)."""
     groups = _group(images)
-    parts_per_uid: dict[str, int] = defaultdict(int)
+    parts_per_uid: dict[object, int] = defaultdict(int)
     for key in groups:
         parts_per_uid[key[0]] += 1
     return [_make_series(slices, parts_per_uid[key[0]]) for key, slices in groups.items()]
@@ -66,11 +70,16 @@ def _group(images: Iterable[DicomImage]) -> dict[tuple[object, ...], list[_Slice
                 image.series_uid,
                 frame.pixels.shape,
                 image.localizer,
-                frame.position is not None and frame.orientation is not None,
+                _has_geometry(frame),
             )
             cluster = _orientation_cluster(orientations[base], frame.orientation)
             groups.setdefault((*base, cluster), []).append(_Slice(image, frame))
     return groups
+
+
+def _has_geometry(frame: DicomFrame) -> bool:
+    """Whether a frame has a usable position and an orientation."""
+    return frame.orientation is not None and geometry.is_valid_position(frame.position)
 
 
 def _orientation_cluster(
@@ -92,10 +101,8 @@ def _make_series(slices: list[_Slice], parts_of_uid: int) -> Series:
     """Sort, de-duplicate and stack one group into a Series."""
     first = slices[0]
     warnings: list[str] = []
-    has_geometry = (
-        first.frame.position is not None
-        and first.frame.orientation is not None
-        and geometry.is_valid_orientation(first.frame.orientation)
+    has_geometry = _has_geometry(first.frame) and geometry.is_valid_orientation(
+        first.frame.orientation  # type: ignore[arg-type]
     )
     orientation: np.ndarray | None = None
     origin: tuple[float, float, float] | None = None
@@ -115,14 +122,19 @@ def _make_series(slices: list[_Slice], parts_of_uid: int) -> Series:
     else:
         slices = sorted(slices, key=lambda s: s.order)
         slice_spacing = _header_gap(slices)
+        if first.frame.position is not None and not geometry.is_valid_position(
+            first.frame.position
+        ):
+            warnings.append(
+                f"ImagePositionPatient {first.frame.position} is not within "
+                f"{geometry.MAX_COORDINATE_MM:g} mm of the origin: ignored"
+            )
         warnings.append(
             "no slice geometry (ImagePositionPatient/ImageOrientationPatient): slices are in "
             "InstanceNumber/frame order, plane unknown, slice spacing from the header or 1 mm"
         )
-    pixel_spacing = first.frame.pixel_spacing
-    if pixel_spacing is None:
-        pixel_spacing = (1.0, 1.0)
-        warnings.append("no PixelSpacing: 1 mm assumed")
+    pixel_spacing, spacing_warnings = geometry.checked_pixel_spacing(first.frame.pixel_spacing)
+    warnings.extend(spacing_warnings)
     if first.image.localizer:
         warnings.append("localizer (ImageType LOCALIZER), kept apart from the main stack")
     if parts_of_uid > 1:
@@ -133,8 +145,14 @@ def _make_series(slices: list[_Slice], parts_of_uid: int) -> Series:
     description = first.image.series_description
     if first.image.localizer:
         description = f"{description} (localizer)" if description else "localizer"
+    array, non_finite = _stack(slices)
+    if non_finite:
+        warnings.append(
+            f"{non_finite} voxel(s) are not finite after RescaleSlope/RescaleIntercept (slope "
+            f"{first.frame.slope:g}, intercept {first.frame.intercept:g}): set to 0"
+        )
     return Series(
-        array=_stack(slices),
+        array=array,
         spacing=(float(slice_spacing), float(pixel_spacing[0]), float(pixel_spacing[1])),
         plane=plane,
         orientation=orientation,
@@ -192,13 +210,24 @@ def _slice_name(item: _Slice) -> str:
 def _header_gap(slices: Sequence[_Slice]) -> float:
     """Slice spacing from SpacingBetweenSlices/SliceThickness of the first slice, else 1 mm."""
     gap = slices[0].frame.slice_gap
-    return gap if gap is not None else 1.0
+    return gap if gap is not None and geometry.is_valid_spacing(gap) else 1.0
 
 
-def _stack(slices: Sequence[_Slice]) -> np.ndarray:
-    """(S, H, W) float32 of rescaled values."""
+def _stack(slices: Sequence[_Slice]) -> tuple[np.ndarray, int]:
+    """(S, H, W) float32 of rescaled values, and how many were not finite (those are set to 0)."""
     height, width = slices[0].frame.pixels.shape
     out = np.empty((len(slices), height, width), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # counted and reported below
+        _fill(out, slices)
+    finite = np.isfinite(out)
+    non_finite = int(out.size - np.count_nonzero(finite))
+    if non_finite:
+        out[~finite] = 0.0
+    return out, non_finite
+
+
+def _fill(out: np.ndarray, slices: Sequence[_Slice]) -> None:
+    """Write each slice's rescaled values into ``out`` (S, H, W) float32."""
     for index, item in enumerate(slices):
         plane = out[index]
         plane[...] = item.frame.pixels
@@ -206,7 +235,6 @@ def _stack(slices: Sequence[_Slice]) -> np.ndarray:
             plane *= np.float32(item.frame.slope)
         if item.frame.intercept != 0.0:
             plane += np.float32(item.frame.intercept)
-    return out
 
 
 def _window(slices: Sequence[_Slice]) -> tuple[float, float] | None:

@@ -9,6 +9,10 @@ Tolerances (stated once, used everywhere):
 - ``SPACING_RTOL``: slice spacing is irregular when a gap between neighbouring slices differs from the
   median gap by more than this fraction of the median (5%: a missing slice doubles a gap; the few-percent
   jitter of real scanners, e.g. 6.96-7.07 mm, passes).
+- ``MAX_COORDINATE_MM``: an ImagePositionPatient coordinate beyond 100 m is damage, not geometry; such a
+  position is ignored (the series is then treated as having no slice geometry, with a warning).
+- ``MAX_SPACING_MM``: a pixel or slice spacing must be finite, positive and at most 1 m; otherwise it is
+  replaced by 1 mm with a warning that says so.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from napari_elnet.common.series import Plane
 ORIENTATION_TOLERANCE = 1e-3
 DUPLICATE_TOLERANCE_MM = 1e-2
 SPACING_RTOL = 0.05
+MAX_COORDINATE_MM = 1e5
+MAX_SPACING_MM = 1e3
+FALLBACK_SPACING_MM = 1.0
 
 _PLANE_BY_AXIS: tuple[Plane, ...] = ("sagittal", "coronal", "axial")
 
@@ -56,6 +63,32 @@ def is_valid_orientation(iop: Sequence[float]) -> bool:
     )
 
 
+def is_valid_position(position: Sequence[float] | None) -> bool:
+    """True for 3 finite coordinates within ``MAX_COORDINATE_MM`` of the origin."""
+    if position is None or len(position) != 3:
+        return False
+    return all(np.isfinite(v) and abs(v) <= MAX_COORDINATE_MM for v in position)
+
+
+def is_valid_spacing(value: float) -> bool:
+    """True for a finite spacing in (0, ``MAX_SPACING_MM``] mm."""
+    return bool(np.isfinite(value)) and 0.0 < value <= MAX_SPACING_MM
+
+
+def checked_pixel_spacing(
+    spacing: tuple[float, float] | None,
+) -> tuple[tuple[float, float], list[str]]:
+    """PixelSpacing (row, column) in mm, or the 1 mm fallback with a warning saying why."""
+    if spacing is None:
+        return (FALLBACK_SPACING_MM, FALLBACK_SPACING_MM), ["no PixelSpacing: 1 mm assumed"]
+    if not all(is_valid_spacing(v) for v in spacing):
+        return (FALLBACK_SPACING_MM, FALLBACK_SPACING_MM), [
+            f"PixelSpacing {spacing[0]:g}\\{spacing[1]:g} is not a positive size up to "
+            f"{MAX_SPACING_MM:g} mm: 1 mm assumed"
+        ]
+    return spacing, []
+
+
 def same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
     """True when two ImageOrientationPatient values agree within ``ORIENTATION_TOLERANCE``."""
     return all(abs(x - y) <= ORIENTATION_TOLERANCE for x, y in zip(a, b, strict=True))
@@ -77,6 +110,11 @@ def slice_spacing(locations: Sequence[float]) -> tuple[float, list[str]]:
     """
     gaps = np.diff(np.asarray(locations, dtype=np.float64))
     spacing = float(np.median(gaps))
+    if not is_valid_spacing(spacing):
+        return FALLBACK_SPACING_MM, [
+            f"slice spacing from the positions ({spacing:g} mm) is not a positive size up to "
+            f"{MAX_SPACING_MM:g} mm: 1 mm assumed"
+        ]
     deviation = np.abs(gaps - spacing)
     if spacing > 0 and float(deviation.max()) > SPACING_RTOL * spacing:
         worst = int(np.argmax(deviation))

@@ -29,14 +29,18 @@ def read_study(path: str | os.PathLike[str]) -> StudyScan:
         ``files[i]`` is the file holding slice i (a multi-frame file appears once per frame).
 
     Raises:
-        NoUsableSeriesError: The path does not exist (nothing else raises).
+        NoUsableSeriesError: The path is empty or does not exist (nothing else raises).
     """
+    if not str(path).strip():
+        raise NoUsableSeriesError("no path given (an empty path is not the current folder)")
     root = Path(path)
     if not root.exists():
         raise NoUsableSeriesError(f"{root}: no such file or directory")
     if root.is_file() and root.name.upper() == DICOMDIR_NAME:
         root = root.parent
     problems: list[FileProblem] = []
+    if not root.is_dir() and not root.is_file():  # a FIFO, a device or a socket: never opened
+        return StudyScan(series=(), problems=(FileProblem(root, "not a regular file or folder"),))
     if root.is_dir():
         files, unlisted = list_files(root)
         problems.extend(FileProblem(p, reason) for p, reason in unlisted)
