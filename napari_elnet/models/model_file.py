@@ -1,43 +1,61 @@
 """Model files: ELNet weights plus everything needed to use them, loaded without executing code.
 
 A file is a ``torch.save`` of plain containers: ``{"format", "format_version", "metadata" (a JSON
-string), "state_dict"}``. It is read with ``torch.load(weights_only=True)``, which refuses anything but
-tensors and primitive containers, so a model file cannot run code when it is opened.
+string), "state_dict", "sha256"}`` (plus an optional ``"applicability"`` description, validated by
+``napari_elnet.inference.applicability``). It is read with ``torch.load(weights_only=True)``, which
+refuses anything but tensors and primitive containers, so a model file cannot run code when it is
+opened. Then it is validated as data (``model_schema``): the metadata against its schema, every weight
+for type, shape and finiteness, and the SHA-256 of metadata and weights stored at save against the one
+recomputed at load. Format 1 files (no SHA-256) still load, with a warning that corruption cannot be
+detected. Every failure is a :class:`ModelFileError` naming the file and the field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field, replace
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from napari_elnet.common.errors import ConfigurationError, ModelFileError
+from napari_elnet.common.atomic import write_atomic
+from napari_elnet.common.errors import ConfigurationError, ElnetWarning, ModelFileError
 from napari_elnet.common.series import PLANES, Plane
-from napari_elnet.nn.elnet import ELNet
+from napari_elnet.io.files import read_regular_file
+from napari_elnet.models import model_schema
+from napari_elnet.nn.elnet import ELNet, ELNetConfig
 from napari_elnet.nn.norm_kinds import NormKind
 from napari_elnet.transforms.intensity import Landmarks
 
 FORMAT = "napari-elnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: adds ``sha256`` (metadata and weights); 1: no checksum (still read, with a warning)."""
+READABLE_VERSIONS = (1, 2)
+MAX_FILE_BYTES = 256 * 2**20
+"""Largest model file read (a k = 32 ELNet is ~54 MB)."""
+_ARCHITECTURE = tuple(f.name for f in dataclasses.fields(ELNetConfig))
 TASKS: tuple[str, ...] = ("acl", "meniscus", "abnormal")
 """The MRNet tasks; models for other labels are allowed and keep their own task name."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ModelInfo:
     """What a model file says about its model.
+
+    Construct with ``config=ELNetConfig(...)``; the architecture keywords ``k``, ``norm``, ``blur``,
+    ``dropout`` and ``eps`` are accepted as a shorthand that builds (or changes) that config, and are
+    readable as properties. They are stored once, in ``config``.
 
     Attributes:
         task: Label the model predicts (``acl``, ``meniscus``, ``abnormal`` or a user's own).
         plane: Plane of the series it reads.
-        k, norm, blur, dropout, eps: ELNet architecture.
+        config: ELNet architecture.
         landmarks: Intensity landmarks fit on its training set, or None (per-volume fallback).
         threshold: Probability at and above which the decision is positive.
         summary: One-line description shown to users (from the model card).
@@ -49,18 +67,73 @@ class ModelInfo:
 
     task: str
     plane: Plane
-    k: int = 4
-    norm: NormKind = "layer"
-    blur: int = 5
-    dropout: float = 0.2
-    eps: float = 1e-5
-    landmarks: Landmarks | None = None
-    threshold: float = 0.5
-    summary: str = ""
-    demo: bool = False
+    config: ELNetConfig
+    landmarks: Landmarks | None
+    threshold: float
+    summary: str
+    demo: bool
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+
+    def __init__(
+        self,
+        task: str,
+        plane: Plane,
+        config: ELNetConfig | None = None,
+        landmarks: Landmarks | None = None,
+        threshold: float = 0.5,
+        summary: str = "",
+        demo: bool = False,
+        provenance: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        history: list[dict[str, float]] | None = None,
+        **architecture: Any,
+    ) -> None:
+        unknown = sorted(set(architecture) - set(_ARCHITECTURE))
+        if unknown:
+            raise TypeError(f"ModelInfo got unexpected keyword argument(s) {unknown}")
+        base = config if config is not None else ELNetConfig()
+        values = {
+            "task": task,
+            "plane": plane,
+            "config": dataclasses.replace(base, **architecture) if architecture else base,
+            "landmarks": landmarks,
+            "threshold": threshold,
+            "summary": summary,
+            "demo": demo,
+            "provenance": {} if provenance is None else provenance,
+            "metrics": {} if metrics is None else metrics,
+            "history": [] if history is None else history,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
+    @property
+    def k(self) -> int:
+        """Width multiplier of the architecture."""
+        return self.config.k
+
+    @property
+    def norm(self) -> NormKind:
+        """Multi-slice normalization kind."""
+        return self.config.norm
+
+    @property
+    def blur(self) -> int:
+        """BlurPool filter size."""
+        return self.config.blur
+
+    @property
+    def dropout(self) -> float:
+        """Dropout probability before the classifier."""
+        return self.config.dropout
+
+    @property
+    def eps(self) -> float:
+        """Normalization epsilon."""
+        return self.config.eps
 
     def __post_init__(self) -> None:
         if not self.task or not self.task.replace("_", "").isalnum():
@@ -71,27 +144,33 @@ class ModelInfo:
             raise ConfigurationError(f"threshold must be in (0, 1), got {self.threshold}")
 
     def to_json(self) -> str:
-        """JSON text of all fields."""
-        data = asdict(self)
+        """JSON text of all fields (the architecture flat: ``k``, ``norm``, ... as in format 1)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.update(dataclasses.asdict(data.pop("config")))
         data["landmarks"] = self.landmarks.to_dict() if self.landmarks else None
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> ModelInfo:
-        """Inverse of :meth:`to_json`; unknown keys are ignored (files from newer minor versions)."""
-        data = json.loads(text)
-        known = {f for f in cls.__dataclass_fields__}
-        data = {key: value for key, value in data.items() if key in known}
+    def from_json(cls, text: object) -> ModelInfo:
+        """Inverse of :meth:`to_json`, validated against ``model_schema.FIELDS`` (unknown keys ignored).
+
+        Raises:
+            model_schema.SchemaError: the text breaks the schema (the message names the field).
+        """
+        data = model_schema.checked_metadata(model_schema.parse_metadata(text))
+        config = ELNetConfig(**{name: data.pop(name) for name in _ARCHITECTURE})
         if data.get("landmarks") is not None:
-            data["landmarks"] = Landmarks.from_dict(data["landmarks"])
-        return cls(**data)
+            try:
+                data["landmarks"] = Landmarks.from_dict(data["landmarks"])
+            except ConfigurationError as error:
+                raise model_schema.SchemaError(f"metadata.landmarks: {error}") from None
+        return cls(config=config, **data)
 
 
 def build_model(info: ModelInfo, seed: int = 0) -> ELNet:
     """A freshly initialized ELNet with the architecture ``info`` describes."""
-    return ELNet(
-        k=info.k, norm=info.norm, blur=info.blur, dropout=info.dropout, eps=info.eps, seed=seed
-    )
+    cfg = info.config
+    return ELNet(k=cfg.k, norm=cfg.norm, blur=cfg.blur, dropout=cfg.dropout, eps=cfg.eps, seed=seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +181,9 @@ class LoadedModel:
     info: ModelInfo
     path: Path | None = None
     sha256: str = ""
+    applicability: dict[str, Any] | None = None
+    """Description of the training inputs (plain tensors + JSON), read and validated by
+    ``napari_elnet.inference.applicability.description_of``; None in files without one."""
 
     @property
     def identity(self) -> str:
@@ -110,79 +192,108 @@ class LoadedModel:
         return f"{self.info.task}/{self.info.plane} {name}@{self.sha256[:12] or 'unsaved'}"
 
 
-def save_model(path: str | os.PathLike, model: ELNet, info: ModelInfo) -> Path:
+def save_model(
+    path: str | os.PathLike,
+    model: ELNet,
+    info: ModelInfo,
+    applicability: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model`` and ``info`` to ``path`` atomically (temporary file, then rename).
 
-    The architecture in ``info`` must match the model's.
+    The architecture in ``info`` must match the model's. ``applicability``: the description of
+    the training inputs (``TrainingDescription.to_payload()``), stored under its own key.
     """
-    cfg = model.config
-    wanted = (info.k, info.norm, info.blur, info.dropout, info.eps)
-    actual = (cfg.k, cfg.norm, cfg.blur, cfg.dropout, cfg.eps)
-    if wanted != actual:
-        raise ConfigurationError(f"model info architecture {wanted} != model's {actual}")
+    if info.config != model.config:
+        raise ConfigurationError(f"model info architecture {info.config} != model's {model.config}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    metadata = info.to_json()
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "metadata": info.to_json(),
+        "metadata": metadata,
         "state_dict": state,
+        "sha256": model_schema.content_sha256(metadata, state),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a model is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if applicability is not None:
+        payload["applicability"] = dict(applicability)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return write_atomic(path, buffer.getvalue())
 
 
 def load_model(path: str | os.PathLike) -> LoadedModel:
-    """Read a model file (on the CPU) without executing any code from it.
+    """Read a model file (on the CPU) without executing any code from it, validated as data.
 
     Raises:
-        ModelFileError: the file is missing, unreadable, not a napari-elnet model, of an unknown
-            format version, or its weights do not fit its declared architecture.
+        ModelFileError: the file is missing, not a regular file, larger than ``MAX_FILE_BYTES``,
+            unreadable, not a napari-elnet model, of an unknown format version, its metadata breaks
+            the schema, its weights are not finite or do not fit its declared architecture, or its
+            SHA-256 does not match (corrupt). The message names the file and the field.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, max_bytes=MAX_FILE_BYTES)
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from exc
     try:
         payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable model file ({first_line})") from exc
+        raise ModelFileError(f"{path}: not a readable model file ({first_line[:200]})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a napari-elnet model file (no '{FORMAT}' marker)")
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{path}: model format version {version!r} is not supported (expected {FORMAT_VERSION})"
+            f"{path}: model format version {str(version)[:40]} is not supported "
+            f"(expected one of {READABLE_VERSIONS})"
         )
     try:
-        info = ModelInfo.from_json(payload["metadata"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: invalid model metadata ({exc})") from exc
+        info = ModelInfo.from_json(payload.get("metadata"))
+        state = model_schema.check_state_dict(payload.get("state_dict"))
+        _check_sha256(payload, state, version)
+    except (model_schema.SchemaError, ConfigurationError) as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    if version == 1:
+        warnings.warn(
+            f"{path}: model format 1 has no SHA-256 of its weights: corruption cannot be detected "
+            "(save it again to add one)",
+            ElnetWarning,
+            stacklevel=2,
+        )
     model = build_model(info)
     try:
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True)
     except (KeyError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0]
+        reason = str(exc).strip().splitlines()[0][:300]
         raise ModelFileError(
-            f"{path}: weights do not fit k={info.k} {info.norm} ELNet ({reason})"
+            f"{path}: state_dict: weights do not fit k={info.k} {info.norm} ELNet ({reason})"
         ) from exc
     model.eval()
-    return LoadedModel(model, info, path, hashlib.sha256(raw).hexdigest())
+    applicability = payload.get("applicability")
+    if applicability is not None and not isinstance(applicability, dict):
+        raise ModelFileError(f"{path}: invalid applicability description (not a mapping)")
+    return LoadedModel(model, info, path, hashlib.sha256(raw).hexdigest(), applicability)
+
+
+def _check_sha256(payload: dict[str, Any], state: dict[str, torch.Tensor], version: int) -> None:
+    """Compare the stored SHA-256 with the one recomputed from metadata and weights (format 2)."""
+    if version < 2:
+        return
+    stored = payload.get("sha256")
+    if not isinstance(stored, str) or len(stored) != 64:
+        raise model_schema.SchemaError("sha256: missing or not a SHA-256 hex digest")
+    actual = model_schema.content_sha256(payload["metadata"], state)
+    if actual != stored:
+        raise model_schema.SchemaError(
+            f"sha256: stored {stored[:12]}... but metadata and weights hash to {actual[:12]}... "
+            "(the file is corrupt)"
+        )
 
 
 def with_updates(info: ModelInfo, **changes: Any) -> ModelInfo:
-    """A copy of ``info`` with some fields changed (validated again)."""
-    return replace(info, **changes)
+    """A copy of ``info`` with some fields changed (validated again); architecture keywords
+    (``k``, ``norm``, ...) change its ``config``."""
+    return dataclasses.replace(info, **changes)

@@ -10,6 +10,7 @@ import torch
 
 from napari_elnet.common.errors import ConfigurationError, ModelFileError
 from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
+from napari_elnet.models.model_schema import content_sha256
 from napari_elnet.nn.elnet import ELNet
 from napari_elnet.transforms.intensity import Landmarks
 
@@ -94,6 +95,7 @@ def test_weights_that_do_not_fit_the_declared_architecture(tmp_path: Path) -> No
     path = save_model(tmp_path / "m.pt", build_model(info), info)
     payload = torch.load(path, weights_only=True)
     payload["metadata"] = _info(k=4).to_json()
+    payload["sha256"] = content_sha256(payload["metadata"], payload["state_dict"])
     torch.save(payload, path)
     with pytest.raises(ModelFileError, match="weights do not fit k=4"):
         load_model(path)
