@@ -7,6 +7,7 @@ widget (the panel connects their results on the GUI thread).
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -71,3 +72,25 @@ def study_ref(store: Store, study_uid: str) -> StudyRef | None:
 
     studies = discover_studies(store.study_dir(study_uid)).studies
     return studies[0] if studies else None
+
+
+def reported_studies(store: Store, report: Path) -> list[tuple[NodeEvent, StudyRef | None]]:
+    """The stored studies the report already holds, as ``triaged`` events with their StudyRefs.
+
+    Lets the panel show, when the node starts again, what it triaged before (header reads only;
+    runs on a background thread).
+    """
+    from napari_elnet.node.events import NodeEvent
+    from napari_elnet.node.stability import study_id_of
+    from napari_elnet.worklist.report import read_report
+
+    by_id = {r.study_id: r for r in read_report(report)}
+    found = []
+    for study_uid in store.studies():
+        result = by_id.get(study_id_of(study_uid))
+        if result is not None:
+            event = NodeEvent(
+                "triaged", study_uid, result.study_id, len(store.instances(study_uid)), result
+            )
+            found.append((event, study_ref(store, study_uid)))
+    return found

@@ -11,6 +11,7 @@ and retrieves the selected studies with C-GET into the same store. Closing the w
 from __future__ import annotations
 
 import contextlib
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,9 @@ class NodePanel(QGroupBox):
             self.status.setText(f"cannot start: {exc}")
             return False
         self._holder.node = node
+        threading.Thread(
+            target=self._show_reported, args=(node.store, pipeline.report), daemon=True
+        ).start()
         self.status.setText(
             f"listening as {config.ae_title} on {config.host}:{node.port}; store {node.store.root}"
         )
@@ -238,12 +242,28 @@ class NodePanel(QGroupBox):
         with contextlib.suppress(RuntimeError):  # the panel was deleted while a study finished
             self.nodeEvent.emit(event, ref)
 
+    def _show_reported(self, store: Any, report: Path) -> None:
+        """Background thread: the studies triaged by earlier runs, as rows here and in the worklist."""
+        from napari_elnet.plugin.node_jobs import reported_studies
+
+        try:
+            found = reported_studies(store, report)
+        except Exception as exc:  # an unreadable report: say so, the node still runs
+            found = []
+            with contextlib.suppress(RuntimeError):
+                self.nodeEvent.emit(_problem(f"report {report} not shown: {exc}"), None)
+        for event, ref in found:
+            with contextlib.suppress(RuntimeError):
+                self.nodeEvent.emit(event, ref)
+
     def _on_event(self, event: NodeEvent, ref: StudyRef | None) -> None:
         """GUI thread: update the incoming row; add triaged studies to the worklist."""
         if event.kind == "refused":
             self.status.setText(f"refused an instance: {event.message}")
             return
         if not event.study_uid:
+            if event.message:
+                self.status.setText(event.message)
             return
         row = self._row(event)
         if event.kind in STATE_TEXT:
@@ -371,6 +391,12 @@ class NodePanel(QGroupBox):
 
     def _on_remote_error(self, what: str, exc: Exception) -> None:
         self.remote_status.setText(f"{what} failed: {exc}")
+
+
+def _problem(message: str) -> NodeEvent:
+    from napari_elnet.node.events import NodeEvent
+
+    return NodeEvent("error", message=message)
 
 
 def _default_store() -> Path:

@@ -103,3 +103,35 @@ def test_closing_the_widget_stops_the_node(
     widget.close()
     widget.deleteLater()
     qtbot.waitUntil(lambda: not node.running, timeout=10_000)
+
+
+def test_a_restarted_panel_shows_the_studies_triaged_before(
+    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    import pydicom
+
+    from napari_elnet.node.pipeline import PipelineConfig, triage_study
+    from napari_elnet.node.store import Store
+
+    store = Store(tmp_path / "store")
+    study_uid, files = clone_study(template, tmp_path / "src", "ACC-BEFORE")
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        store.write(study_uid, ds.SeriesInstanceUID, ds.SOPInstanceUID, path.read_bytes())
+    config = PipelineConfig(report=store.root / "worklist.csv", device="cpu", dicom_results=False)
+    assert triage_study(store, study_uid, models, config).result is not None
+
+    viewer = make_napari_viewer()
+    widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
+    qtbot.addWidget(widget)
+    widget.set_models(models)
+    panel = widget.node_panel
+    panel.port_spin.setValue(free_port())
+    panel.store_edit.setText(str(store.root))
+    with qtbot.waitSignal(panel.studyTriaged, timeout=30_000):
+        assert panel.start_node()
+    assert panel.incoming.item(0, 0).text() == "ACC-BEFORE"
+    assert panel.incoming.item(0, STATE_COLUMN).text() == "triaged"
+    assert widget.row_of(widget.results[0].study_id) == 0
+    assert widget.refs[widget.results[0].study_id].study_uid == study_uid
+    panel.stop_node()
