@@ -138,8 +138,15 @@ def write_dicom_results(
 
 
 def _input_folders(series: Sequence[Series]) -> list[Path]:
-    """The folders holding the source files (never written into)."""
-    return sorted({Path(f).parent for item in series for f in item.files})
+    """The folders holding the source files and the study folder holding them all (never written into).
+
+    The study folder is the deepest folder common to every file, e.g. ``knee/`` for ``knee/sag/*.dcm``
+    and ``knee/ax/*.dcm``.
+    """
+    folders = {Path(f).resolve().parent for item in series for f in item.files}
+    if not folders:
+        return []
+    return sorted(folders | {Path(os.path.commonpath(sorted(folders)))})
 
 
 def _save(dataset: Dataset, path: Path) -> Path:

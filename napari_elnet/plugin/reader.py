@@ -27,13 +27,15 @@ def get_reader(path: PathOrPaths) -> ReaderFunction | None:
 
 
 def read_study_layers(path: PathOrPaths) -> list[LayerDataTuple]:
-    """One image layer per series of the study (or studies) at ``path``.
+    """One image layer per series of the study (or studies) at ``path``, and the heatmap layers of
+    napari-elnet DICOM results stored in the study folder (parametric maps and report).
 
     A file that cannot be read becomes a warning naming the file (napari shows it as a
     notification); the rest of the study still loads. A path with no usable series at all becomes
     a warning too, and yields no layers.
     """
     from napari_elnet.io import read_study
+    from napari_elnet.plugin.dicom_results import saved_result_layers
 
     paths = path if isinstance(path, list) else [path]
     layers: list[LayerDataTuple] = []
@@ -52,4 +54,5 @@ def read_study_layers(path: PathOrPaths) -> list[LayerDataTuple]:
                 f"ELNet: {Path(item)}: no usable image series", ElnetWarning, stacklevel=2
             )
         layers += study_layers(list(scan.series))
+        layers += saved_result_layers(item, scan.series)  # napari-elnet DICOM results in the folder
     return layers

@@ -72,6 +72,7 @@ class TriageWidget(QWidget):
         self._order: list[int] = []
         self._build()
         self.viewer.layers.events.inserted.connect(self._refresh_series)
+        self.viewer.layers.events.inserted.connect(self._show_saved_results)
         self.viewer.layers.events.removed.connect(self._refresh_series)
         self.viewer.dims.events.current_step.connect(self._on_step)
 
@@ -163,6 +164,12 @@ class TriageWidget(QWidget):
         self.export_button = QPushButton("Export results...")
         self.export_button.clicked.connect(self._choose_export_folder)
         layout.addWidget(self.export_button)
+        self.export_dicom_button = QPushButton("Export DICOM results...")
+        self.export_dicom_button.setToolTip(
+            "Structured report, heatmap parametric maps and key images, for a PACS"
+        )
+        self.export_dicom_button.clicked.connect(self._choose_dicom_folder)
+        layout.addWidget(self.export_dicom_button)
         self._set_result_controls_enabled(False)
         return box
 
@@ -334,6 +341,7 @@ class TriageWidget(QWidget):
             self.previous_button,
             self.next_button,
             self.export_button,
+            self.export_dicom_button,
             self.opacity_slider,
         ):
             control.setEnabled(enabled)
@@ -411,3 +419,41 @@ class TriageWidget(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Export ELNet results to")
         if folder:
             self.export(folder)
+
+    def export_dicom(self, folder: str) -> list[str]:
+        """Write the results as DICOM (report, heatmap maps, key images) into ``folder``."""
+        from napari.utils.notifications import show_error, show_info
+
+        from napari_elnet.common.errors import ElnetError
+        from napari_elnet.plugin.dicom_results import export_dicom
+
+        try:
+            written = export_dicom(
+                folder, self.viewer, self.results, self.result_layers, self.models
+            )
+        except (ElnetError, OSError) as exc:
+            show_error(f"DICOM export failed: {exc}")
+            return []
+        show_info(f"ELNet DICOM results written to {folder}")
+        return [str(p) for p in written]
+
+    def _choose_dicom_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export ELNet DICOM results to")
+        if folder:
+            self.export_dicom(folder)
+
+    def _show_saved_results(self, event: Any = None) -> None:
+        """Fill the table from DICOM results the reader opened (a study triaged before)."""
+        from napari_elnet.plugin.dicom_results import saved_results
+        from napari_elnet.worklist.suspicion import most_suspicious
+
+        results, layers = saved_results(self.viewer)
+        if self.worker is not None or not results:
+            return
+        self.results, self.result_layers = results, layers
+        self._set_opacity(self.opacity_slider.value())
+        self._fill_result_table()
+        self._set_result_controls_enabled(True)
+        self.progress.setFormat("read from DICOM results")
+        best = most_suspicious(self.results)
+        self.show_result(0 if best is None else best)

@@ -83,8 +83,13 @@ def test_series_without_files_is_refused(triaged_phantom: TriagedStudy, tmp_path
         write_dicom_results(series, triaged_phantom.results, triaged_phantom.models, tmp_path)
 
 
-def test_output_inside_the_input_folder_is_refused(triaged_phantom: TriagedStudy) -> None:
-    inside = triaged_phantom.series[0].files[0].parent / "results"
+@pytest.mark.parametrize("where", ["series folder", "study folder"])
+def test_output_inside_the_input_folder_is_refused(
+    triaged_phantom: TriagedStudy, where: str
+) -> None:
+    series_folder = triaged_phantom.series[0].files[0].parent
+    assert series_folder.parent == triaged_phantom.folder  # sag/, cor/, ax/ in the study folder
+    inside = (series_folder if where == "series folder" else triaged_phantom.folder) / "results"
     with pytest.raises(ConfigurationError, match="inside the input folder"):
         write_dicom_results(
             triaged_phantom.series, triaged_phantom.results, triaged_phantom.models, inside

@@ -1,0 +1,114 @@
+"""DICOM results in napari: heatmap layers read back from a study folder, and the widgets' DICOM export.
+
+- :func:`saved_result_layers` (used by the reader): the heatmap parametric maps and the structured
+  report stored under a study folder become heatmap layers over their series, each carrying its
+  re-created :class:`~napari_elnet.inference.triage.TaskResult` in the layer metadata.
+- :func:`saved_results` (used by the triage widget): those results and their series layers, for the
+  results table.
+- :func:`export_dicom` (used by the triage widget): the shown results as DICOM objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_elnet.common.errors import ElnetWarning
+from napari_elnet.common.series import Series
+from napari_elnet.plugin.layers import METADATA_KEY, LayerDataTuple, heatmap_layer
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+    from napari_elnet.inference.triage import TaskResult
+    from napari_elnet.models.model_file import LoadedModel
+
+SOURCE_DICOM = "dicom results"
+"""``metadata[METADATA_KEY]["source"]`` of heatmap layers read back from DICOM results."""
+
+
+def saved_result_layers(
+    path: str | os.PathLike[str], series: Sequence[Series]
+) -> list[LayerDataTuple]:
+    """Heatmap layers of the napari-elnet DICOM results under the study folder ``path``.
+
+    Results that cannot be read become one warning naming the folder (the study still opens).
+    """
+    from napari_elnet.dicom.readback import results_for_series
+
+    if not Path(path).is_dir() or not series:
+        return []
+    try:
+        results = results_for_series(path, series)
+    except Exception as exc:  # damaged results must never stop the study from opening
+        warnings.warn(f"ELNet: {path}: DICOM results not read: {exc}", ElnetWarning, stacklevel=2)
+        return []
+    layers = []
+    for result in results:
+        data, kwargs, kind = heatmap_layer(result, series[result.series_index])  # type: ignore[index]
+        entry = kwargs["metadata"][METADATA_KEY]
+        entry["result"] = result
+        entry["source"] = SOURCE_DICOM
+        kwargs["visible"] = False
+        layers.append((data, kwargs, kind))
+    return layers
+
+
+def saved_results(viewer: napari.Viewer) -> tuple[list[TaskResult], list[Image]]:
+    """Results read back from DICOM results in ``viewer`` and the series layer of each."""
+    from napari_elnet.plugin import viewer_actions as actions
+
+    series_layers = actions.series_layers(viewer)
+    results, layers = [], []
+    for layer in viewer.layers:
+        entry: dict[str, Any] = layer.metadata.get(METADATA_KEY, {})
+        if entry.get("role") != "heatmap" or entry.get("source") != SOURCE_DICOM:
+            continue
+        result = entry["result"]
+        match = next(
+            (
+                s
+                for s in series_layers
+                if actions.series_of_layer(s).uid == result.series_uid
+                and s.name == result.series_name
+            ),
+            None,
+        )
+        if match is not None:
+            results.append(result)
+            layers.append(match)
+    return results, layers
+
+
+def export_dicom(
+    folder: str | os.PathLike[str],
+    viewer: napari.Viewer,
+    results: Sequence[TaskResult],
+    result_layers: Sequence[Image],
+    models: Sequence[LoadedModel],
+) -> list[Path]:
+    """Write the widget's results as DICOM objects (report, heatmap maps, key images) into ``folder``.
+
+    Args:
+        folder: Output folder (refused inside the folders of any series open in ``viewer``).
+        viewer: The viewer; its series layers are the study.
+        results: The results shown, one per row.
+        result_layers: The series layer of each result (same order).
+        models: The models that produced the results.
+    """
+    from napari_elnet.dicom.results import write_dicom_results
+    from napari_elnet.plugin import viewer_actions as actions
+
+    layers = actions.series_layers(viewer)
+    names = [layer.name for layer in layers]
+    series = [actions.series_of_layer(layer) for layer in layers]
+    rows = [
+        dataclasses.replace(result, series_index=names.index(layer.name))
+        for result, layer in zip(results, result_layers, strict=True)
+    ]
+    return write_dicom_results(series, rows, models, folder)

@@ -1,0 +1,97 @@
+"""DICOM results in napari: a study folder holding them re-opens with heatmaps and the findings table;
+the triage widget exports DICOM results."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from support.dicom_results import TriagedStudy, write_small_phantom
+
+from napari_elnet.plugin.dicom_results import SOURCE_DICOM
+from napari_elnet.plugin.layers import METADATA_KEY
+
+
+@pytest.fixture(scope="module")
+def reopened(tmp_path_factory: pytest.TempPathFactory) -> TriagedStudy:
+    """A phantom study triaged with the default models, its DICOM results copied into its folder."""
+    from napari_elnet.dicom.results import write_dicom_results
+    from napari_elnet.inference.triage import run_triage
+    from napari_elnet.io import load_study
+    from napari_elnet.models.defaults import load_default_models
+
+    models = load_default_models()
+    if not models:
+        pytest.skip("no default models in this build")
+    root = tmp_path_factory.mktemp("reopen")
+    study = write_small_phantom(root / "knee")
+    series = load_study(study)
+    results = run_triage(series, models, device="cpu")
+    write_dicom_results(series, results, models, root / "results")
+    shutil.copytree(root / "results", study / "elnet-results")  # as a PACS export puts them
+    return TriagedStudy(study, series, results, models)
+
+
+def test_reader_adds_a_heatmap_layer_per_saved_map(reopened: TriagedStudy) -> None:
+    from napari_elnet.plugin.reader import read_study_layers
+
+    layers = read_study_layers(str(reopened.folder))
+    heatmaps = [(d, k) for d, k, _ in layers if k["metadata"][METADATA_KEY]["role"] == "heatmap"]
+    assessed = {r.task: r for r in reopened.results if r.probability is not None}
+    assert len(layers) - len(heatmaps) == len(reopened.series)
+    assert {k["metadata"][METADATA_KEY]["task"] for _, k in heatmaps} == set(assessed)
+    for data, kwargs in heatmaps:
+        entry = kwargs["metadata"][METADATA_KEY]
+        assert entry["source"] == SOURCE_DICOM
+        original = assessed[entry["task"]]
+        np.testing.assert_allclose(data, original.heatmap, atol=1e-6)
+        assert entry["result"].top_slice == original.top_slice
+
+
+def test_opened_study_fills_the_triage_table_and_exports_dicom(
+    reopened: TriagedStudy, make_napari_viewer, qtbot, tmp_path: Path
+) -> None:
+    from napari_elnet.plugin.triage_widget import TriageWidget
+
+    viewer = make_napari_viewer()
+    widget = TriageWidget(viewer)
+    qtbot.addWidget(widget)
+    viewer.window.add_dock_widget(widget)
+    viewer.open(str(reopened.folder), plugin="napari-elnet")
+    assessed = [r for r in reopened.results if r.probability is not None]
+    qtbot.waitUntil(lambda: widget.result_table.rowCount() == len(assessed), timeout=10_000)
+    rows = {
+        widget.result_table.item(row, 0).text(): widget.result_table.item(row, 1).text()
+        for row in range(widget.result_table.rowCount())
+    }
+    assert rows == {r.task: f"{r.probability:.3f}" for r in assessed}
+    shown = widget.results[widget.current_row]
+    heatmap = next(layer for layer in viewer.layers if layer.name == f"ELNet {shown.task} heatmap")
+    assert heatmap.visible
+    assert widget.export_dicom_button.isEnabled()
+
+    widget.set_models(reopened.models)
+    written = widget.export_dicom(str(tmp_path / "export"))
+    names = sorted(Path(p).name for p in written)
+    assert "ELNET_SR.dcm" in names and len(names) == 1 + 2 * len(assessed)
+    sr = pydicom.dcmread(tmp_path / "export" / "ELNET_SR.dcm")
+    assert sr.StudyInstanceUID == reopened.series[0].study.study_uid
+
+
+def test_export_into_the_study_folder_is_refused(
+    reopened: TriagedStudy, make_napari_viewer, qtbot
+) -> None:
+    from napari_elnet.plugin.triage_widget import TriageWidget
+
+    viewer = make_napari_viewer()
+    widget = TriageWidget(viewer)
+    qtbot.addWidget(widget)
+    viewer.open(str(reopened.folder), plugin="napari-elnet")
+    qtbot.waitUntil(lambda: widget.result_table.rowCount() > 0, timeout=10_000)
+    widget.set_models(reopened.models)
+    inside = reopened.folder / "sag" / "export"
+    assert widget.export_dicom(str(inside)) == []
+    assert not inside.exists()
