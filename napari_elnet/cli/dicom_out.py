@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,17 @@ def require_dicom_studies(discovery: Discovery) -> None:
         )
 
 
-def dicom_results_steps(out_root: str | os.PathLike[str]) -> Any:
+def dicom_results_steps(
+    out_root: str | os.PathLike[str],
+    warn: Callable[[str], object] = sys.stderr.write,
+    written: list[Path] | None = None,
+) -> Any:
     """A per-study triage generator that also writes that study's DICOM results.
 
-    A study whose results cannot be written keeps its triage; the reason goes to stderr.
+    Args:
+        out_root: Each study's results go to ``out_root/<study id>/`` (see :func:`study_folder`).
+        warn: Told (one line) about a study whose results cannot be written; it keeps its triage.
+        written: When given, each study folder written is appended to it.
     """
     from napari_elnet.dicom.results import write_dicom_results
     from napari_elnet.inference.triage import triage_steps
@@ -50,7 +57,10 @@ def dicom_results_steps(out_root: str | os.PathLike[str]) -> Any:
         try:
             write_dicom_results(series, results, models, folder)
         except (ElnetError, OSError) as error:
-            sys.stderr.write(f"warning: {folder.name}: DICOM results not written: {error}\n")
+            warn(f"warning: {folder.name}: DICOM results not written: {error}\n")
+        else:
+            if written is not None:
+                written.append(folder)
         return results
 
     return steps

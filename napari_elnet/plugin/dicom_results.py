@@ -6,14 +6,17 @@
 - :func:`saved_results` (used by the triage widget): those results and their series layers, for the
   results table.
 - :func:`export_dicom` (used by the triage widget): the shown results as DICOM objects.
+- :func:`worklist_dicom_run` (used by the worklist widget): each listed study triaged again (the
+  worklist keeps no heatmaps) and its DICOM results written to ``FOLDER/<study id>/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
     from napari_elnet.inference.triage import TaskResult
     from napari_elnet.models.model_file import LoadedModel
+    from napari_elnet.worklist.discovery import StudyRef
 
 SOURCE_DICOM = "dicom results"
 """``metadata[METADATA_KEY]["source"]`` of heatmap layers read back from DICOM results."""
@@ -112,3 +116,33 @@ def export_dicom(
         for result, layer in zip(results, result_layers, strict=True)
     ]
     return write_dicom_results(series, rows, models, folder)
+
+
+def worklist_dicom_run(
+    root: Path,
+    refs: Sequence[StudyRef],
+    models: Sequence[LoadedModel],
+    device: str,
+    folder: Path,
+    cancel: threading.Event,
+) -> Generator[str, None, tuple[list[Path], list[str]]]:
+    """Triage ``refs`` again and write each study's DICOM results into ``folder/<study id>/``.
+
+    Runs on a worker thread (no Qt). Yields one progress line per study; stops at the next step
+    when ``cancel`` is set.
+
+    Returns:
+        The study folders written and one line per study whose results could not be written.
+    """
+    from napari_elnet.cli.dicom_out import dicom_results_steps
+    from napari_elnet.common.runs import relay
+    from napari_elnet.worklist import WorklistConfig, worklist_steps
+    from napari_elnet.worklist.discovery import Discovery
+
+    written: list[Path] = []
+    problems: list[str] = []
+    steps = dicom_results_steps(folder, warn=problems.append, written=written)
+    discovery = Discovery(root=root, studies=tuple(refs), problems=())
+    run = worklist_steps(discovery, models, WorklistConfig(device=device), steps=steps)
+    yield from relay(run, cancel, show=lambda p: f"DICOM results: {p.done}/{p.total} studies")
+    return written, [p.strip() for p in problems]

@@ -172,6 +172,14 @@ class WorklistWidget(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._choose_report)
         layout.addWidget(self.export_button)
+        self.export_dicom_button = QPushButton("Export DICOM results...")
+        self.export_dicom_button.setToolTip(
+            "Each study's structured report, heatmap maps and key images (the models run again: "
+            "the worklist keeps no heatmaps)"
+        )
+        self.export_dicom_button.setEnabled(False)
+        self.export_dicom_button.clicked.connect(self._choose_dicom_folder)
+        layout.addWidget(self.export_dicom_button)
         return box
 
     def _set_columns(self, tasks: Sequence[str]) -> None:
@@ -283,6 +291,7 @@ class WorklistWidget(QWidget):
         self.picker.set_running(running)
         self.device_combo.setEnabled(not running)
         self.export_button.setEnabled(not running and bool(self.results))
+        self.export_dicom_button.setEnabled(not running and bool(self.results))
 
     def _start_or_stop(self) -> None:
         if self.worker is not None:
@@ -560,3 +569,60 @@ class WorklistWidget(QWidget):
         )
         if path:
             self.export_report(path)
+
+    def export_dicom(self, folder: str | Path) -> bool:
+        """Write each triaged study's DICOM results into ``folder/<study id>/`` in a worker.
+
+        The models run again on each study (the worklist keeps no heatmaps); Stop stops it.
+        Returns whether the export started (not inside the root, a study to export).
+        """
+        from napari.utils.notifications import show_error
+
+        from napari_elnet.common.errors import ElnetError
+        from napari_elnet.common.outputs import ensure_outside_inputs
+        from napari_elnet.plugin.dicom_results import worklist_dicom_run
+        from napari_elnet.plugin.workers import start_worker
+
+        refs = [self.refs[r.study_id] for r in self.results if r.study_id in self.refs]
+        refs = [ref for ref in refs if ref.kind == "dicom"]
+        if self.worker is not None or self.root is None or not refs:
+            return False
+        try:
+            target = ensure_outside_inputs(folder, [self.root])
+        except ElnetError as exc:
+            show_error(f"DICOM results not written: {exc}")
+            return False
+        self._cancel.clear()
+        device = self.device_combo.currentText().split(" ")[0]
+        self.worker = start_worker(
+            worklist_dicom_run,
+            self.root,
+            refs,
+            list(self.models),
+            device,
+            target,
+            self._cancel,
+            yielded=lambda worker, text: self.progress.setFormat(text),
+            returned=self._on_dicom_written,
+            errored=self._on_error,
+            finished=self._on_finished,
+            tagged=True,
+        )
+        self.start_button.setText("Stop")
+        self.progress.setRange(0, 0)
+        self._update_buttons()
+        return True
+
+    def _on_dicom_written(self, worker: Any, outcome: tuple[list[Path], list[str]]) -> None:
+        written, problems = outcome
+        folder = written[0].parent if written else ""
+        self.status.setText(
+            f"DICOM results of {len(written)} studies written to {folder}"
+            + (f"; {len(problems)} not written: {problems[0]}" if problems else "")
+        )
+        self.progress.setFormat("DICOM results written")
+
+    def _choose_dicom_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export ELNet DICOM results to")
+        if folder:
+            self.export_dicom(folder)

@@ -95,3 +95,36 @@ def test_export_into_the_study_folder_is_refused(
     inside = reopened.folder / "sag" / "export"
     assert widget.export_dicom(str(inside)) == []
     assert not inside.exists()
+
+
+def test_worklist_widget_exports_each_study_in_its_folder(
+    make_napari_viewer, qtbot, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from qtpy.QtCore import Qt
+
+    from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
+    from napari_elnet.plugin.worklist_widget import WorklistWidget
+
+    root = tmp_path_factory.mktemp("worklist_root")
+    write_small_phantom(root / "case_a")
+    info = ModelInfo(task="acl", plane="axial", k=1, summary="randomly initialized")
+    model = load_model(save_model(tmp_path / "acl.pt", build_model(info), info))
+    widget = WorklistWidget(make_napari_viewer(), data_dir=tmp_path / "appdata")
+    qtbot.addWidget(widget)
+    qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
+    widget.set_models([model])
+    widget.device_combo.setCurrentText("cpu")
+    widget.root_edit.setText(str(root))
+    with qtbot.waitSignal(widget.worklistFinished, timeout=60_000):
+        qtbot.mouseClick(widget.start_button, Qt.MouseButton.LeftButton)
+    assert widget.export_dicom_button.isEnabled()
+    assert not widget.export_dicom(str(root / "inside")), "never inside the root"
+    assert not (root / "inside").exists()
+    out = tmp_path / "dicom"
+    with qtbot.waitSignal(widget.worklistFinished, timeout=60_000):
+        assert widget.export_dicom(str(out))
+    (study,) = widget.results
+    assert sorted(p.name for p in (out / study.study_id).iterdir()) == [
+        "ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm",
+    ]  # fmt: skip
+    assert widget.status.text().startswith("DICOM results of 1 studies written to")
