@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_elnet.models.choice import ModelChoice
 from napari_elnet.plugin.model_files import load_or_report
+from napari_elnet.plugin.workers import start_worker
 
 if TYPE_CHECKING:
     from napari_elnet.models.model_file import LoadedModel
@@ -46,6 +46,8 @@ class ModelPicker(QWidget):
     modelsChanged = Signal()
 
     def __init__(self, several: bool = False, warm: Sequence[str] = ()) -> None:
+        from napari_elnet.models.choice import ModelChoice
+
         super().__init__()
         self.several = several
         self.warm = tuple(warm)
@@ -90,14 +92,10 @@ class ModelPicker(QWidget):
         self.file_button.setEnabled(not running)
 
     def _load_defaults(self) -> None:
-        from napari.qt.threading import create_worker
-
         self.status.setText(LOADING)
-        worker = create_worker(load_defaults, self.warm, _start_thread=False)
-        worker.returned.connect(self._on_defaults)
-        worker.errored.connect(self._on_error)
-        worker.start()
-        self._worker = worker
+        self._worker = start_worker(
+            load_defaults, self.warm, returned=self._on_defaults, errored=self._on_error
+        )
 
     def _on_defaults(self, loaded: tuple[list[LoadedModel], str]) -> None:
         defaults, self.auto_device = loaded

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import QPointF, QRectF, Qt, Signal
+from qtpy.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 BAR_COLOR = QColor(230, 120, 40)
 CURRENT_COLOR = QColor(250, 220, 60)
 TOP_OUTLINE = QColor(255, 255, 255)
+HEIGHT = 72
+"""Height of the chart (pixels)."""
 
 
 class RelevancePlot(QWidget):
@@ -21,9 +23,13 @@ class RelevancePlot(QWidget):
         super().__init__(parent)
         self._relevance = np.zeros(0)
         self._current: int | None = None
-        self.setMinimumHeight(60)
+        self.setMinimumSize(120, HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Slice relevance (FullGrad): click a bar to show that slice")
+
+    def sizeHint(self) -> QSize:
+        """Wide as the dock allows, :data:`HEIGHT` pixels tall."""
+        return QSize(240, HEIGHT)
 
     def set_profile(self, relevance: np.ndarray | None, current: int | None = None) -> None:
         """Show a new profile (None clears the plot)."""

@@ -34,16 +34,17 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from napari_elnet.common.clock import clock
 from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
 from napari_elnet.common.series import PLANES
-from napari_elnet.datasets import dataset_tasks, detect_layout
+from napari_elnet.plugin.dock_layout import RowsTable, scrolling_layout
+from napari_elnet.plugin.number_fields import ScientificSpinBox
 from napari_elnet.plugin.run_controls import run_controls
 from napari_elnet.plugin.training_curve import TrainingCurve
 from napari_elnet.plugin.workers import start_worker
@@ -61,15 +62,6 @@ METRIC_NAMES = ("best epoch", "accuracy", "sensitivity", "specificity", "ROC-AUC
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
 STATUS_INTERVAL = 0.1
 """Seconds between status line refreshes (the last step of a phase is always shown)."""
-
-
-def _clock(seconds: float) -> str:
-    """``h:mm:ss`` or ``m:ss``; ``?`` when unknown."""
-    if math.isnan(seconds):
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _number(value: float | None) -> str:
@@ -105,7 +97,7 @@ class TrainingWidget(QWidget):
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addWidget(self._build_data_box())
         layout.addWidget(self._build_settings_box())
         layout.addWidget(self._build_run_box())
@@ -189,12 +181,11 @@ class TrainingWidget(QWidget):
         self.seed_spin.setValue(defaults.seed)
         self.seed_spin.setToolTip("Seed of the weights, split, order and augmentation (paper: 0-4)")
         self._add_pair(grid, 1, 1, "Seed", self.seed_spin)
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setDecimals(6)
-        self.lr_spin.setRange(1e-6, 1.0)
-        self.lr_spin.setSingleStep(1e-5)
+        self.lr_spin = ScientificSpinBox(1e-7, 1.0)
         self.lr_spin.setValue(defaults.lr)
-        self.lr_spin.setToolTip("Adam learning rate (paper: 1e-5 to 3e-5)")
+        self.lr_spin.setToolTip(
+            "Adam learning rate (paper: 1e-5 to 3e-5); the arrows double or halve it"
+        )
         self._add_pair(grid, 2, 0, "LR", self.lr_spin)
         self.val_fraction_spin.setValue(defaults.val_fraction)
         self.device_combo = QComboBox()
@@ -215,17 +206,13 @@ class TrainingWidget(QWidget):
     def _build_result_box(self) -> QGroupBox:
         box = QGroupBox("Best checkpoint (validation)")
         layout = QVBoxLayout(box)
-        self.metrics_table = QTableWidget(1, len(METRIC_COLUMNS))
-        self.metrics_table.setHorizontalHeaderLabels(METRIC_COLUMNS)
+        self.metrics_table = RowsTable(METRIC_COLUMNS, 1)
+        self.metrics_table.setRowCount(1)
         for col, name in enumerate(METRIC_NAMES):
             self.metrics_table.horizontalHeaderItem(col).setToolTip(name)
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.metrics_table.verticalHeader().setVisible(False)
         self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        header_height = self.metrics_table.horizontalHeader().sizeHint().height()
-        row_height = self.metrics_table.verticalHeader().defaultSectionSize()
-        self.metrics_table.setFixedHeight(header_height + row_height + 4)
         layout.addWidget(self.metrics_table)
         self.model_label = QLabel("no model yet")
         self.model_label.setWordWrap(True)
@@ -248,6 +235,8 @@ class TrainingWidget(QWidget):
 
     def set_data_folder(self, folder: str) -> bool:
         """Use ``folder`` as the data set: detect its layout and tasks; False (and a message) if unusable."""
+        from napari_elnet.datasets import dataset_tasks, detect_layout
+
         self.folder_edit.setText(folder)
         self.folder_edit.setToolTip(folder)
         self._detected = folder
@@ -448,8 +437,8 @@ class TrainingWidget(QWidget):
             first.append(f"last val AUC {_number(progress.metrics.get('roc_auc'))}")
         second = [
             f"{progress.volumes_per_s:.1f} volumes/s",
-            f"elapsed {_clock(progress.elapsed)}",
-            f"ETA {_clock(eta_seconds(progress, self._train_started))}",
+            f"elapsed {clock(progress.elapsed)}",
+            f"ETA {clock(eta_seconds(progress, self._train_started))}",
         ]
         self.status_label.setText(" | ".join(first) + "\n" + " | ".join(second))
 

@@ -26,7 +26,6 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -34,6 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
+from napari_elnet.plugin.dock_layout import RowsTable, scrolling_layout
 from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.relevance_plot import RelevancePlot
 from napari_elnet.plugin.workers import start_worker
@@ -46,12 +46,31 @@ if TYPE_CHECKING:
     from napari_elnet.inference.triage import TaskResult, TriageProgress
     from napari_elnet.models.model_file import LoadedModel
 
-DEMO_BANNER = (
-    "Demonstration weights trained on a synthetic knee phantom: NOT for clinical use. "
-    "Retrain on your own labelled data (ELNet training)."
+DEMO_BANNER = "Demonstration weights (synthetic knee phantom): NOT for clinical use."
+DEMO_DETAIL = (
+    "The shipped models were trained on synthetic knee phantoms, not on patients. "
+    "Retrain on your own labelled data (ELNet training) before drawing any conclusion."
 )
-MODEL_COLUMNS = ("task", "plane", "series", "model")
+MODEL_COLUMNS = ("task", "series", "model")
+SERIES_COLUMN, MODEL_COLUMN = 1, 2
+MODEL_COLUMN_WIDTH = 160
+"""Widest the model column gets (pixels); longer file names are elided in the middle."""
 RESULT_COLUMNS = ("task", "probability", "decision", "top slice")
+TABLE_ROWS = 3
+MIN_VISIBLE_HEIGHT = 400
+"""Pixels of the widget that stay visible in a shared dock column (banner, models, Run)."""
+DOCK_WIDTH = 480
+"""Preferred dock width (pixels): the models table shows task, series and model names in full."""
+"""Rows the models and results tables show without scrolling: one per task."""
+
+
+def _series_chooser() -> QComboBox:
+    """A series combo box that shrinks to its column (long series names are elided)."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
+    combo.currentTextChanged.connect(combo.setToolTip)
+    return combo
 
 
 class TriageWidget(QWidget):
@@ -78,9 +97,10 @@ class TriageWidget(QWidget):
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self, MIN_VISIBLE_HEIGHT, DOCK_WIDTH)
         self.banner = QLabel(DEMO_BANNER)
         self.banner.setWordWrap(True)
+        self.banner.setToolTip(DEMO_DETAIL)
         self.banner.setStyleSheet("background:#7a4b00; color:white; padding:4px; font-weight:bold")
         self.banner.setVisible(False)
         layout.addWidget(self.banner)
@@ -92,13 +112,13 @@ class TriageWidget(QWidget):
     def _build_models_box(self) -> QGroupBox:
         box = QGroupBox("Models and series")
         layout = QVBoxLayout(box)
-        self.model_table = QTableWidget(0, len(MODEL_COLUMNS))
-        self.model_table.setHorizontalHeaderLabels(MODEL_COLUMNS)
+        self.model_table = RowsTable(MODEL_COLUMNS, TABLE_ROWS)
         header = self.model_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.model_table.verticalHeader().setVisible(False)
-        self.model_table.setMaximumHeight(130)
+        header.setSectionResizeMode(SERIES_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(MODEL_COLUMN, QHeaderView.ResizeMode.Interactive)
+        self.model_table.setWordWrap(False)
+        self.model_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.model_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         layout.addWidget(self.model_table)
         self.picker = ModelPicker()
@@ -128,14 +148,8 @@ class TriageWidget(QWidget):
     def _build_results_box(self) -> QGroupBox:
         box = QGroupBox("Results")
         layout = QVBoxLayout(box)
-        self.result_table = QTableWidget(0, len(RESULT_COLUMNS))
-        self.result_table.setHorizontalHeaderLabels(RESULT_COLUMNS)
-        self.result_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents
-        )
-        self.result_table.horizontalHeader().setStretchLastSection(True)
-        self.result_table.setMaximumHeight(130)
-        self.result_table.verticalHeader().setVisible(False)
+        self.result_table = RowsTable(RESULT_COLUMNS, TABLE_ROWS)
+        self.result_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.result_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.result_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.result_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -198,19 +212,22 @@ class TriageWidget(QWidget):
         self.model_table.setRowCount(len(self.models))
         for row, loaded in enumerate(self.models):
             info = loaded.info
-            self.model_table.setItem(row, 0, QTableWidgetItem(info.task))
-            self.model_table.setItem(row, 1, QTableWidgetItem(info.plane))
-            self.model_table.setCellWidget(row, 2, QComboBox())
-            summary = info.summary or (loaded.path.name if loaded.path else "")
-            item = QTableWidgetItem(summary)
-            item.setToolTip(f"{loaded.identity}\n{summary}")
-            self.model_table.setItem(row, 3, item)
+            task = QTableWidgetItem(info.task)
+            task.setToolTip(f"{info.task}: a model of {info.plane} series")
+            self.model_table.setItem(row, 0, task)
+            self.model_table.setCellWidget(row, SERIES_COLUMN, _series_chooser())
+            item = QTableWidgetItem(loaded.path.name if loaded.path else info.summary)
+            item.setToolTip(f"{loaded.identity}\n{info.summary}".strip())
+            self.model_table.setItem(row, MODEL_COLUMN, item)
+        self.model_table.resizeColumnToContents(MODEL_COLUMN)
+        width = min(self.model_table.columnWidth(MODEL_COLUMN), MODEL_COLUMN_WIDTH)
+        self.model_table.setColumnWidth(MODEL_COLUMN, width)
         self._refresh_series()
         self.modelsChanged.emit()
 
     def series_combo(self, row: int) -> QComboBox:
         """The series chooser of model row ``row``."""
-        return self.model_table.cellWidget(row, 2)
+        return self.model_table.cellWidget(row, SERIES_COLUMN)
 
     def _refresh_series(self, event: Any = None) -> None:
         from napari_elnet.inference.triage import choose_series
@@ -314,6 +331,8 @@ class TriageWidget(QWidget):
         self._set_opacity(self.opacity_slider.value())
         self._fill_result_table()
         self._set_result_controls_enabled(True)
+        self.scroll_area.ensureWidgetVisible(self.profile)  # the results in view, table first
+        self.scroll_area.ensureWidgetVisible(self.result_table)
         self.progress.setFormat("done")
         from napari_elnet.worklist.suspicion import most_suspicious
 

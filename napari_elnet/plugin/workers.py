@@ -9,6 +9,7 @@ slots napari calls on the GUI thread. Stopping is the computation's business: th
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 
@@ -19,6 +20,7 @@ def start_worker(
     returned: Callable[[Any], None] | None = None,
     errored: Callable[[Exception], None] | None = None,
     finished: Callable[[], None] | None = None,
+    tagged: bool = False,
 ) -> Any:
     """Run ``function(*args)`` in a napari thread worker; the slots run on the GUI thread.
 
@@ -29,6 +31,8 @@ def start_worker(
         returned: Called with the return value.
         errored: Called with an unexpected exception (napari also shows it with its traceback).
         finished: Called last, however the run ended.
+        tagged: Call every slot with the worker as its first argument (so that a slot can tell
+            the current run from one it has superseded).
 
     Returns:
         The started worker (a ``GeneratorWorker`` or ``FunctionWorker``).
@@ -39,6 +43,6 @@ def start_worker(
     slots = {"yielded": yielded, "returned": returned, "errored": errored, "finished": finished}
     for name, slot in slots.items():
         if slot is not None:
-            getattr(worker, name).connect(slot)
+            getattr(worker, name).connect(partial(slot, worker) if tagged else slot)
     worker.start()
     return worker

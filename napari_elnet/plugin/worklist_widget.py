@@ -39,9 +39,11 @@ from qtpy.QtWidgets import (
 from napari_elnet.common.clock import clock
 from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.plugin import viewer_actions as actions
+from napari_elnet.plugin.dock_layout import scrolling_layout
 from napari_elnet.plugin.layers import study_layers
 from napari_elnet.plugin.model_picker import ModelPicker
 from napari_elnet.plugin.run_controls import run_controls
+from napari_elnet.plugin.workers import start_worker
 from napari_elnet.plugin.worklist_jobs import (
     OpenedStudy,
     most_suspicious,
@@ -117,7 +119,7 @@ class WorklistWidget(QWidget):
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addWidget(self._build_input_box())
         layout.addWidget(self._build_run_box())
         layout.addWidget(self._build_table_box(), stretch=1)
@@ -305,8 +307,6 @@ class WorklistWidget(QWidget):
         Starting again on the same folder with the same models continues a stopped run: the rows
         shown are kept and their studies skipped.
         """
-        from napari.qt.threading import create_worker
-
         root = Path(self.root_edit.text().strip()).expanduser()
         if not root.is_dir():
             self.status.setText(f"{root}: not a folder")
@@ -319,20 +319,24 @@ class WorklistWidget(QWidget):
         self._cancel.clear()
         device = self.device_combo.currentText().split(" ")[0]
         done = {r.study_id for r in self.results}
-        worker = create_worker(
-            worklist_run, root, list(self.models), device, done, self._cancel, _start_thread=False
+        self.worker = start_worker(
+            worklist_run,
+            root,
+            list(self.models),
+            device,
+            done,
+            self._cancel,
+            yielded=self._on_yielded,
+            returned=self._on_returned,
+            errored=self._on_error,
+            finished=self._on_finished,
+            tagged=True,
         )
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(partial(self._on_returned, worker))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(partial(self._on_finished, worker))
-        self.worker = worker
         self.start_button.setText("Stop")
         self.progress.setRange(0, 0)
         self.progress.setFormat("finding studies...")
         self.status.setText("")
         self._update_buttons()
-        worker.start()
 
     def stop(self) -> None:
         """Stop at the next step; the rows done so far stay (Start continues the run)."""
@@ -345,8 +349,11 @@ class WorklistWidget(QWidget):
         self.refs.clear()
         self.table.setRowCount(0)
 
-    def _on_yielded(self, item: Discovery | WorklistProgress) -> None:
+    def _on_yielded(self, worker: Any, item: Discovery | WorklistProgress) -> None:
         from napari_elnet.worklist import Discovery
+
+        if worker is not self.worker:
+            return
 
         if isinstance(item, Discovery):
             self._on_discovery(item)
@@ -382,9 +389,11 @@ class WorklistWidget(QWidget):
             if errors:
                 self.status.setText(f"{self.status.text()}; {errors} could not be triaged")
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, worker: Any, exc: Exception) -> None:
         from napari.utils.notifications import show_error
 
+        if worker is not self.worker:
+            return
         self.progress.setFormat("failed")
         self.status.setText(f"worklist failed: {exc}")
         show_error(f"ELNet worklist failed: {exc}")
@@ -479,22 +488,24 @@ class WorklistWidget(QWidget):
 
     def open_study(self, study_id: str) -> None:
         """Load and triage one study in a worker, then show it (``studyOpened`` when shown)."""
-        from napari.qt.threading import create_worker
-
         ref = self.refs.get(study_id)
         if ref is None or not self.models:
             return
         if self.open_worker is not None:
             self.open_worker.quit()  # the newest double-click wins
         device = self.device_combo.currentText().split(" ")[0]
-        worker = create_worker(open_study_run, ref, list(self.models), device, _start_thread=False)
-        worker.yielded.connect(self.status.setText)
-        worker.returned.connect(partial(self._on_opened, worker))
-        worker.errored.connect(partial(self._on_open_error, worker, ref.name))
-        self.open_worker = worker
-        worker.start()
+        self.open_worker = start_worker(
+            open_study_run,
+            ref,
+            list(self.models),
+            device,
+            yielded=lambda _worker, text: self.status.setText(text),
+            returned=self._on_opened,
+            errored=partial(self._on_open_error, name=ref.name),
+            tagged=True,
+        )
 
-    def _on_open_error(self, worker: Any, name: str, exc: Exception) -> None:
+    def _on_open_error(self, worker: Any, exc: Exception, name: str) -> None:
         from napari.utils.notifications import show_error
 
         if worker is self.open_worker:
