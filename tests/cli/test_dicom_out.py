@@ -76,3 +76,18 @@ def test_triage_writes_one_folder_per_study_named_by_its_report_id(
     source = next((root / "case_a").rglob("*.dcm"))
     study_uid = pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID
     assert pydicom.dcmread(folder / "ELNET_SR.dcm").StudyInstanceUID == study_uid
+
+
+def test_predict_on_the_real_knee_writes_valid_objects(knee_dir: Path, tmp_path: Path) -> None:
+    """The real sagittal DESS knee with a sagittal model file (random weights: objects only)."""
+    info = ModelInfo(task="acl", plane="sagittal", k=1, summary="randomly initialized")
+    model = save_model(tmp_path / "acl_sagittal.pt", build_model(info), info)
+    out = tmp_path / "dicom"
+    assert main(["predict", str(knee_dir), "--model", str(model), "--dicom-out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm"]
+    source = pydicom.dcmread(next(knee_dir.glob("*.dcm")), stop_before_pixels=True)
+    for name in names:
+        assert dciodvfy(out / name)[0] == [], name
+        written = pydicom.dcmread(out / name, stop_before_pixels=True)
+        assert written.StudyInstanceUID == source.StudyInstanceUID
