@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from napari_elnet.common.series import Series
 
 EXIT_OK = 0
 EXIT_UNUSABLE = 2
@@ -30,18 +34,21 @@ def write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
     path.write_text(text + "\n")
 
 
-def load_series(path: str, err: TextIO) -> list:
-    """The study's series; problems with single files go to ``err`` as warnings."""
-    from napari_elnet.io import read_study
+def load_series(path: str, err: TextIO) -> list[Series]:
+    """:func:`napari_elnet.io.load_study`, its warnings (one per unreadable file) written to ``err``.
 
-    scan = read_study(path)
-    for problem in scan.problems:
-        err.write(f"warning: {problem.path}: {problem.reason}\n")
-    if not scan.series:
-        from napari_elnet.common.errors import NoUsableSeriesError
+    Raises:
+        NoUsableSeriesError: nothing loads (the message names the path and the first reasons).
+    """
+    from napari_elnet.io import load_study
 
-        raise NoUsableSeriesError(f"{path}: no usable image series")
-    return list(scan.series)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return load_study(path)
+        finally:
+            for warning in caught:
+                err.write(f"warning: {warning.message}\n")
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

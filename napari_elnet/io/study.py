@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from napari_elnet.common.errors import ElnetWarning, NoUsableSeriesError
@@ -38,33 +39,48 @@ def read_study(path: str | os.PathLike[str]) -> StudyScan:
         raise NoUsableSeriesError(f"{root}: no such file or directory")
     if root.is_file() and root.name.upper() == DICOMDIR_NAME:
         root = root.parent
-    problems: list[FileProblem] = []
     if not root.is_dir() and not root.is_file():  # a FIFO, a device or a socket: never opened
         return StudyScan(series=(), problems=(FileProblem(root, "not a regular file or folder"),))
     if root.is_dir():
         files, unlisted = list_files(root)
-        problems.extend(FileProblem(p, reason) for p, reason in unlisted)
-    else:
-        files = [root]
+        return read_files(files, problems=[FileProblem(p, reason) for p, reason in unlisted])
+    if file_kind(root) is FileKind.OTHER:
+        return StudyScan(series=(), problems=(FileProblem(root, "not a DICOM or .npy file"),))
+    return read_files([root])
+
+
+def read_files(
+    files: Iterable[Path], kind: FileKind | None = None, problems: Iterable[FileProblem] = ()
+) -> StudyScan:
+    """Read DICOM and MRNet ``.npy`` files into series: the one loop of every study reader.
+
+    Args:
+        files: The files of one study.
+        kind: What every file is (a caller that has classified them already); None classifies
+            each file by :func:`~napari_elnet.io.files.file_kind`, and skips those that are neither.
+        problems: Problems found before reading (e.g. unlisted folder entries), kept in the result.
+
+    Returns:
+        The series in display order and the problems sorted by path.
+    """
+    found = list(problems)
     images: list[DicomImage] = []
     series: list[Series] = []
     for file in files:
-        kind = file_kind(file)
-        if kind is FileKind.DICOM:
+        file_is = kind or file_kind(file)
+        if file_is is FileKind.DICOM:
             result = read_dicom_file(file)
             if isinstance(result, DicomImage):
                 images.append(result)
             elif isinstance(result, FileProblem):
-                problems.append(result)
-        elif kind is FileKind.NPY:
+                found.append(result)
+        elif file_is is FileKind.NPY:
             volume = read_npy_volume(file)
-            (series if isinstance(volume, Series) else problems).append(volume)  # type: ignore[arg-type]
-        elif kind is FileKind.OTHER and file == root:
-            problems.append(FileProblem(file, "not a DICOM or .npy file"))
+            (series if isinstance(volume, Series) else found).append(volume)  # type: ignore[arg-type]
     series.extend(build_series(images))
     series.sort(key=display_order)
-    problems.sort(key=lambda p: str(p.path))
-    return StudyScan(series=tuple(series), problems=tuple(problems))
+    found.sort(key=lambda p: str(p.path))
+    return StudyScan(series=tuple(series), problems=tuple(found))
 
 
 def load_study(path: str | os.PathLike[str]) -> list[Series]:

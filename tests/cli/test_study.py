@@ -37,6 +37,22 @@ def test_info_json_on_stdout(mrnet_case: Path, capsys: pytest.CaptureFixture[str
     assert series["size"] == [256, 256]
 
 
+def test_unreadable_files_are_warnings_and_an_empty_folder_exits_2(
+    mrnet_case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = mrnet_case.parent / "broken.dcm"
+    broken.write_bytes(b"\0" * 128 + b"DICM" + b"\xff" * 20)
+    assert main(["info", str(mrnet_case.parent)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {broken}: ") and err.count("warning:") == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["info", str(empty)]) == 2
+    assert capsys.readouterr().err == (
+        f"napari-elnet: {empty}: no DICOM or .npy image files found\n"
+    )
+
+
 def test_predict_table_json_and_heatmaps(
     mrnet_case: Path, random_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

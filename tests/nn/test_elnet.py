@@ -73,10 +73,16 @@ def test_backward_works_in_eval_mode() -> None:
 
 
 def test_dropout_only_in_training_mode() -> None:
-    model = ELNet(k=1, dropout=0.5)
+    torch.manual_seed(0)
     x = torch.randn(2, 1, 256, 256)
-    model.eval()
+    model = ELNet(k=1, dropout=0.5)
+    without = ELNet(k=1, dropout=0.0)
     with torch.no_grad():
+        model.train()
+        assert not torch.equal(model(x), model(x))  # dropout draws a new mask per pass
+        without.train()
+        assert torch.equal(without(x), without(x))  # the difference above is dropout's alone
+        model.eval()
         assert torch.equal(model(x), model(x))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 
@@ -200,32 +199,34 @@ def _fake_task(series: Sequence[Series]) -> TaskResult:
 
 
 def test_prefetch_overlaps_loading_with_compute(tmp_path: Path, models: list[LoadedModel]) -> None:
+    """While the models run on study i, study i + 1 is being (or has been) loaded.
+
+    The property, not a time: each compute step waits for the next study's load to have started,
+    which happens only if loading runs beside the compute (a serial pipeline would start it after
+    the step returns and the wait would time out). The speed-up itself is measured by
+    benchmarks/bench_worklist.py (overlapped time / max(load, compute)).
+    """
     root = tmp_path / "root"
     for i in range(6):
         write_dicom_study(root / f"s{i}", f"1.2.826.0.1.3680043.8.498.{300 + i}", accession=f"A{i}")
-    delay = 0.12
     values = {f"A{i}": i / 10 for i in range(6)}
+    load_started = {name: threading.Event() for name in values}
+    overlapped: list[bool] = []
 
-    def slow_load(ref: StudyRef) -> list[Series]:
-        time.sleep(delay)
+    def load(ref: StudyRef) -> list[Series]:
+        load_started[ref.name].set()
         return [Series(np.full((3, 4, 4), values[ref.name], np.float32))]
 
-    def slow_compute(
-        series: Sequence[Series], models: Sequence[LoadedModel], device: str
-    ) -> Generator:
+    def compute(series: Sequence[Series], models: Sequence[LoadedModel], device: str) -> Generator:
         yield TriageProgress("acl", "prepare", 0, 1)
-        time.sleep(delay)
+        following = f"A{round(float(series[0].array[0, 0, 0]) * 10) + 1}"
+        if following in load_started:
+            overlapped.append(load_started[following].wait(timeout=10))
         return [_fake_task(series)]
 
-    discovery = discover_studies(root)
-    start = time.perf_counter()
-    report = _run(discovery, models, loader=slow_load, steps=slow_compute, prefetch=2)
-    elapsed = time.perf_counter() - start
-    serial = 2 * 6 * delay
-    assert elapsed < 0.8 * serial, f"{elapsed:.2f} s is not clearly below the serial {serial:.2f} s"
+    report = _run(discover_studies(root), models, loader=load, steps=compute, prefetch=2)
+    assert overlapped == [True] * 5
     assert [r.study for r in report.results] == [f"A{i}" for i in range(5, -1, -1)]
-    assert report.compute_seconds >= 6 * delay
-    assert report.load_seconds >= 6 * delay
 
 
 def test_closing_the_generator_stops_the_loader(root: Path, models: list[LoadedModel]) -> None:
