@@ -40,8 +40,6 @@ READABLE_VERSIONS = (1, 2)
 MAX_FILE_BYTES = 256 * 2**20
 """Largest model file read (a k = 32 ELNet is ~54 MB)."""
 _ARCHITECTURE = tuple(f.name for f in dataclasses.fields(ELNetConfig))
-TASKS: tuple[str, ...] = ("acl", "meniscus", "abnormal")
-"""The MRNet tasks; models for other labels are allowed and keep their own task name."""
 
 
 @dataclass(frozen=True, init=False)
