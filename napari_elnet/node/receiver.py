@@ -257,22 +257,25 @@ class Receiver:
         if str(dataset.get("SOPInstanceUID", "")).strip() != sop:
             return STATUS_DATASET_MISMATCH, "SOPInstanceUID differs from the request's"
         data = event.encoded_dataset()
+        target = self.store.instance_path(study, series, sop)
         with self._lock:
             used = self._bytes.get(study)
             if used is None:
                 used = self.store.study_bytes(study) if self.store.study_dir(study).is_dir() else 0
-            if used + len(data) > self.config.max_study_bytes:
+            replaced = target.stat().st_size if target.is_file() else 0  # a resent instance
+            added = len(data) - replaced
+            if used + added > self.config.max_study_bytes:
                 self._bytes[study] = used
                 return (
                     STATUS_OUT_OF_RESOURCES,
                     f"study would exceed {self.config.max_study_bytes} bytes",
                 )
-            self._bytes[study] = used + len(data)
+            self._bytes[study] = used + added
         try:
             self.store.write(study, series, sop, data)
         except OSError as exc:
             with self._lock:
-                self._bytes[study] -= len(data)
+                self._bytes[study] -= added
             return STATUS_OUT_OF_RESOURCES, f"cannot write the instance: {exc}"
         if self._on_instance is not None:
             sop_class = str(request.AffectedSOPClassUID)

@@ -250,6 +250,16 @@ def test_per_study_byte_limit_answers_out_of_resources(
         receiver.stop()
     assert codes == [0x0000, 0x0000, 0xA700, 0xA700]
     assert len(stored_files(receiver.store.root)) == 2
+    receiver = start(tmp_path, recorder, max_study_bytes=int(2.5 * size))  # after a restart
+    try:
+        assoc = scu(receiver.port, (MRImageStorage, syntax))
+        try:  # resending stored instances replaces them without counting them twice
+            codes = [assoc.send_c_store(path).Status for path in files[:2]]  # type: ignore[attr-defined]
+        finally:
+            assoc.release()  # type: ignore[attr-defined]
+    finally:
+        receiver.stop()
+    assert codes == [0x0000, 0x0000]
 
 
 def test_an_endless_message_drops_its_association(tmp_path: Path, recorder: Recorder) -> None:

@@ -135,3 +135,39 @@ def test_a_restarted_panel_shows_the_studies_triaged_before(
     assert widget.row_of(widget.results[0].study_id) == 0
     assert widget.refs[widget.results[0].study_id].study_uid == study_uid
     panel.stop_node()
+
+
+def test_search_and_retrieve_from_a_pacs(
+    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    from support.dicom_peers import start_orthanc
+
+    orthanc = start_orthanc(tmp_path / "orthanc", {"elnet": ("ELNET", free_port())})
+    try:
+        study_uid, files = clone_study(template, tmp_path / "src", "ACC-PACS")
+        orthanc.upload(files)
+        viewer = make_napari_viewer()
+        widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
+        qtbot.addWidget(widget)
+        widget.set_models(models)
+        widget.device_combo.setCurrentText("cpu")
+        panel = widget.node_panel
+        panel.store_edit.setText(str(tmp_path / "store"))
+        panel.remote_edit.setText(f"ORTHANC@127.0.0.1:{orthanc.dicom_port}")
+        panel.accession_edit.setText("ACC-PACS")
+        qtbot.mouseClick(panel.search_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.found_table.rowCount() == 1, timeout=30_000)
+        assert panel.found_table.item(0, 0).text() == "ACC-PACS"
+        assert panel.found_table.item(0, 3).text() == str(len(files))
+        assert not panel.retrieve_button.isEnabled()  # nothing selected yet
+        panel.found_table.selectRow(0)
+        assert panel.retrieve_button.isEnabled()
+        # the node is not running: the retrieved study is triaged by the retrieve worker
+        with qtbot.waitSignal(panel.studyTriaged, timeout=60_000) as triaged:
+            qtbot.mouseClick(panel.retrieve_button, Qt.MouseButton.LeftButton)
+        assert triaged.args[0].study == "ACC-PACS"
+        assert widget.refs[triaged.args[0].study_id].study_uid == study_uid
+        assert len(list((tmp_path / "store" / study_uid).rglob("*.dcm"))) == len(files)
+        qtbot.waitUntil(lambda: panel.retrieve_worker is None, timeout=30_000)
+    finally:
+        orthanc.stop()
