@@ -28,7 +28,7 @@ from napari_elnet.node.stability import study_id_of
 from napari_elnet.node.store import Store
 from napari_elnet.worklist.batch import WorklistConfig, worklist_steps
 from napari_elnet.worklist.discovery import discover_studies
-from napari_elnet.worklist.report import StudyResult, read_report
+from napari_elnet.worklist.report import StudyResult, check_report_path, read_report
 
 LOGGER = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class PipelineConfig:
     dicom_results: bool = True
     send_to: Peer | None = None
     calling_ae: str = "ELNET"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "report", check_report_path(self.report))
 
 
 @dataclass(frozen=True)
