@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), then open napari with a phantom knee study loaded and triaged.
-# --headless: no window; run on a virtual display and write a screenshot (default demo.png).
+# --headless: run on a virtual display, write a screenshot (default demo.png) and quit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,9 +1,11 @@
 """Take the user guide's screenshots in real napari windows (run under xvfb-run).
 
-Usage: ``xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [KNEE_DIR]``
+Usage: ``xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+[KNEE_DIR] [--only NAME ...]``
 
 Writes ``docs/images/triage-phantom.png``, ``triage-real-knee.png`` (when the real knee folder
-exists) and ``training-mid-run.png``.
+exists), ``three-docks.png`` and ``training-mid-run.png`` (``--only`` takes some of them, by file
+name without ``.png``).
 """
 
 from __future__ import annotations
@@ -31,9 +33,16 @@ def viewer_with(widget_name: str) -> tuple[napari.Viewer, object]:
     return viewer, widget
 
 
-def triage_shot(open_study: Callable[[napari.Viewer], object], path: Path) -> None:
-    """Open a study, triage it with the default models, screenshot the window."""
+def triage_shot(
+    open_study: Callable[[napari.Viewer], object], path: Path, docks: bool = False
+) -> None:
+    """Open a study, triage it with the default models, screenshot the window.
+
+    With ``docks`` the worklist and training widgets are docked below the triage widget.
+    """
     viewer, widget = viewer_with("ELNet triage")
+    for name in ("ELNet worklist", "ELNet training") if docks else ():
+        viewer.window.add_plugin_dock_widget("napari-elnet", name)
     open_study(viewer)
     wait_for(lambda: "loading" not in widget.model_status.text(), 120)
     widget.run()
@@ -66,15 +75,27 @@ def training_shot(path: Path) -> None:
 
 def main() -> int:
     IMAGES.mkdir(parents=True, exist_ok=True)
-    knee = Path(sys.argv[1]) if len(sys.argv) > 1 else KNEE
-    triage_shot(
-        lambda v: v.open_sample("napari-elnet", "knee_phantom"), IMAGES / "triage-phantom.png"
-    )
-    if knee.is_dir():
+    args = sys.argv[1:]
+    only = set(args[args.index("--only") + 1 :]) if "--only" in args else None
+    args = args[: args.index("--only")] if "--only" in args else args
+    knee = Path(args[0]) if args else KNEE
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    def sample(viewer: napari.Viewer) -> object:
+        return viewer.open_sample("napari-elnet", "knee_phantom")
+
+    if wanted("triage-phantom"):
+        triage_shot(sample, IMAGES / "triage-phantom.png")
+    if wanted("three-docks"):
+        triage_shot(sample, IMAGES / "three-docks.png", docks=True)
+    if knee.is_dir() and wanted("triage-real-knee"):
         triage_shot(
             lambda v: v.open(str(knee), plugin="napari-elnet"), IMAGES / "triage-real-knee.png"
         )
-    training_shot(IMAGES / "training-mid-run.png")
+    if wanted("training-mid-run"):
+        training_shot(IMAGES / "training-mid-run.png")
     return 0
 
 
