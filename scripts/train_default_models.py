@@ -3,6 +3,11 @@
 Usage (after ``bash scripts/setup.sh``)::
 
     .venv/bin/python scripts/train_default_models.py [--work DIR] [--n-train 300] [--epochs 12]
+    .venv/bin/python scripts/train_default_models.py --describe-only [--work DIR]
+
+Training ends by storing the description of the training inputs (applicability) in each model
+file. ``--describe-only`` computes that description for the shipped weights without retraining
+them: same phantoms (same seeds), same training/validation split, weights unchanged.
 
 Writes ``napari_elnet/models/default_models/{acl_axial,meniscus_coronal,abnormal_axial}.pt`` and
 ``docs/default-models-metrics.json`` (held-out metrics, training time and throughput) that
@@ -25,6 +30,7 @@ import torch
 
 from napari_elnet import __version__
 from napari_elnet.datasets import open_dataset
+from napari_elnet.inference.applicability import describe_cases
 from napari_elnet.models.defaults import DEFAULT_MODEL_FILES
 from napari_elnet.models.model_file import load_model, save_model, with_updates
 from napari_elnet.phantom import PhantomConfig, write_mrnet
@@ -76,6 +82,11 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help="epochs for every task (default: EPOCHS)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--only", nargs="*", help="train only these tasks")
+    parser.add_argument(
+        "--describe-only",
+        action="store_true",
+        help="keep the shipped weights, (re)compute their applicability description",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="elnet-default-models-"))
     train_root, test_root = work / "phantom-train", work / "phantom-test"
@@ -85,9 +96,11 @@ def main() -> int:
     config = PhantomConfig()
     if not train_root.exists():
         write_mrnet(train_root, args.n_train, seed=TRAIN_SEED, config=config, valid_fraction=0.2)
-    if not test_root.exists():
+    if not test_root.exists() and not args.describe_only:
         write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=config, valid_fraction=1.0)
     print(f"phantom data in {work} ({time.perf_counter() - start:.0f} s)", flush=True)
+    if args.describe_only:
+        return describe_shipped(train_root, args.only)
     record = json.loads(METRICS.read_text()) if METRICS.exists() else {}
     for task in EPOCHS:
         if args.only and task not in args.only:
@@ -127,7 +140,7 @@ def main() -> int:
             loaded.info, demo=True, summary=SUMMARY.format(task=task, plane=plane, norm=norm)
         )
         OUT_DIR.mkdir(parents=True, exist_ok=True)
-        target = save_model(OUT_DIR / name, loaded.model, info)
+        target = save_model(OUT_DIR / name, loaded.model, info, loaded.applicability)
         held_out = evaluate(test_root, [load_model(target)], split="valid", device="cpu")
         record[task] = {
             "file": name,
@@ -157,6 +170,44 @@ def main() -> int:
         "total_seconds": round(time.perf_counter() - start, 1),
     }
     METRICS.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return 0
+
+
+def describe_shipped(train_root: Path, only: list[str] | None) -> int:
+    """Add the applicability description to the shipped models, weights untouched.
+
+    The split is the one ``train`` used: the data set's train and valid folders (the recipe
+    passes both explicitly, so no seeded re-split is involved).
+    """
+    for task in EPOCHS:
+        if only and task not in only:
+            continue
+        plane = TrainConfig.for_task(task).plane
+        target = OUT_DIR / f"{task}_{plane}.pt"
+        loaded = load_model(target)
+        began = time.perf_counter()
+        steps = describe_cases(
+            loaded.model,
+            loaded.info.landmarks,
+            open_dataset(train_root, task, plane, "train"),
+            open_dataset(train_root, task, plane, "valid"),
+        )
+        try:
+            while True:
+                next(steps)
+        except StopIteration as stop:
+            description = stop.value
+        before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+        save_model(target, loaded.model, loaded.info, description.to_payload())
+        after = load_model(target).model.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before), "weights changed"
+        print(
+            f"{task}: description from {description.n_fit} training series, threshold "
+            f"{description.threshold:.2f} (q{description.quantile:.2f} of "
+            f"{description.n_threshold} validation series), shrinkage "
+            f"{description.shrinkage:.3f}, in {time.perf_counter() - began:.0f} s",
+            flush=True,
+        )
     return 0
 
 

@@ -71,13 +71,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from napari_elnet.dicom.results import require_dicom_study
 
         require_dicom_study(series)  # .npy input: refuse before any work is done
-    results = run_triage(series, models, device=args.device)
+    overrides = series_overrides(args.series or [])
+    results = run_triage(series, models, device=args.device, overrides=overrides)
     for result in results:
         for message in result.warnings:
             sys.stderr.write(f"warning: {message}\n")
     if args.json != "-":
         rows = [
-            (r.task, r.plane, r.series_name, f"{r.probability:.3f}", r.top_slice) for r in results
+            (
+                r.task,
+                r.plane,
+                r.series_name or "-",
+                probability_cell(r),
+                "-" if r.top_slice is None else r.top_slice,
+            )
+            for r in results
         ]
         print(table(rows, ("task", "plane", "series", "probability", "top slice")))
     record = {"path": str(Path(args.path).resolve()), "results": [r.summary() for r in results]}
@@ -88,13 +96,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
         folder = ensure_outside_inputs(args.heatmaps, [args.path])
         folder.mkdir(parents=True, exist_ok=True)
         for result in results:
-            np.save(folder / f"{result.task}_heatmap.npy", result.heatmap)
+            if result.heatmap is not None:
+                np.save(folder / f"{result.task}_heatmap.npy", result.heatmap)
     if args.dicom_out:
         from napari_elnet.dicom.results import write_dicom_results
 
         for path in write_dicom_results(series, results, models, args.dicom_out):
             sys.stderr.write(f"wrote {path}\n")
     return EXIT_OK
+
+
+def probability_cell(result: Any) -> str:
+    """``0.123``, ``n/a (reason)`` when withheld, marked ``[outside plane]`` / ``[unknown]``."""
+    a = result.applicability
+    if result.probability is None:
+        text = f"n/a ({'; '.join(a.reasons) or 'not applicable'})"
+    else:
+        text = f"{result.probability:.3f}"
+        if a.applicable is None:
+            text += " [applicability unknown]"
+    if a.outside_plane:
+        text += " [outside plane]"
+    return text
+
+
+def series_overrides(items: list[str]) -> dict[str, int]:
+    """``TASK=INDEX`` items (``--series``) as a task -> series index map."""
+    overrides: dict[str, int] = {}
+    for item in items:
+        task, sep, index = item.partition("=")
+        if not sep or not task or not index.strip().isdigit():
+            raise ElnetError(f"--series wants TASK=INDEX (e.g. acl=2), got {item!r}")
+        overrides[task] = int(index)
+    return overrides
 
 
 def add_commands(sub: Any) -> None:
@@ -115,6 +149,13 @@ def add_commands(sub: Any) -> None:
         "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
     )
     predict.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    predict.add_argument(
+        "--series",
+        nargs="+",
+        metavar="TASK=INDEX",
+        help="run TASK's model on series INDEX (see 'info'), even of another plane; such a "
+        "result is marked outside the model's plane",
+    )
     predict.add_argument(
         "--heatmaps", metavar="DIR", help="write each task's heatmap as .npy to DIR"
     )

@@ -15,11 +15,14 @@ from napari_elnet.common.errors import ElnetError
 
 
 def triage_table(report: Any, top: int, include_phi: bool) -> str:
-    """The ranked worklist: one line per study, the probability per task (``*`` = positive)."""
+    """The ranked worklist: one line per study, the probability per task (``*`` = positive,
+    ``n/a (reason)`` = withheld, the model not applicable), and the study's group."""
+    from napari_elnet.worklist.report import study_group
+
     tasks: list[str] = []
     for result in report.results:
         tasks.extend(t.task for t in result.tasks if t.task not in tasks)
-    header = ["#", "study", "suspicion", *tasks, "status"]
+    header = ["#", "study", "suspicion", *tasks, "group", "status"]
     if include_phi:
         header[2:2] = ["patient id", "patient name"]
     rows = []
@@ -31,12 +34,19 @@ def triage_table(report: Any, top: int, include_phi: bool) -> str:
         cells.append("-" if result.suspicion is None else f"{result.suspicion:.3f}")
         for task in tasks:
             row = by_task.get(task)
-            cells.append(
-                "-" if row is None else f"{row.probability:.3f}{'*' if row.decision else ''}"
-            )
+            cells.append("-" if row is None else task_cell(row))
+        cells.append(study_group(result))
         cells.append(result.status if result.status == "ok" else f"error: {result.reason}")
         rows.append(cells)
     return table(rows, header)
+
+
+def task_cell(row: Any) -> str:
+    """One task's cell: ``0.912*``, ``0.120``, or ``n/a (reason)`` when withheld."""
+    if row.probability is None:
+        return f"n/a ({'; '.join(row.reasons) or 'not applicable'})"
+    marks = ("*" if row.decision else "") + (" [outside plane]" if row.outside_plane else "")
+    return f"{row.probability:.3f}{marks}"
 
 
 def cmd_triage(args: argparse.Namespace) -> int:

@@ -13,7 +13,35 @@ import numpy as np
 from napari_elnet.common.outputs import ensure_outside_inputs
 from napari_elnet.inference.triage import TaskResult
 
-CSV_COLUMNS = ("task", "plane", "probability", "decision", "top_slice", "series", "model")
+CSV_COLUMNS = (
+    "task",
+    "plane",
+    "applicable",
+    "probability",
+    "decision",
+    "top_slice",
+    "series",
+    "model",
+    "applicability_score",
+    "applicability_threshold",
+    "outside_plane",
+    "reasons",
+)
+
+
+def csv_applicability(result: TaskResult) -> dict[str, str]:
+    """The CSV cells of a result that need formatting (probability, applicability fields)."""
+    a = result.applicability
+    return {
+        "applicable": "" if a.applicable is None else str(a.applicable).lower(),
+        "probability": "" if result.probability is None else f"{result.probability:.6f}",
+        "decision": "" if result.decision is None else str(result.decision),
+        "top_slice": "" if result.top_slice is None else str(result.top_slice),
+        "applicability_score": "" if a.score is None else f"{a.score:.4f}",
+        "applicability_threshold": "" if a.threshold is None else f"{a.threshold:.4f}",
+        "outside_plane": str(a.outside_plane).lower(),
+        "reasons": "; ".join(a.reasons),
+    }
 
 
 def export_results(
@@ -22,6 +50,10 @@ def export_results(
     inputs: Iterable[str | os.PathLike] = (),
 ) -> list[Path]:
     """Write ``results.json``, ``results.csv`` and ``<task>_heatmap.npy`` files into ``folder``.
+
+    A withheld probability (model not applicable) is ``null`` in JSON and empty in the CSV, whose
+    ``applicable``, ``reasons`` and ``outside_plane`` columns say why; a model that did not run
+    (no series of its plane) has no heatmap file.
 
     Args:
         folder: Output folder (created if needed); refused if it lies inside an input folder.
@@ -39,9 +71,11 @@ def export_results(
     with written[1].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for record in records:
-            writer.writerow(record | {"probability": f"{record['probability']:.6f}"})
+        for result, record in zip(results, records, strict=True):
+            writer.writerow(record | csv_applicability(result))
     for result in results:
+        if result.heatmap is None:
+            continue
         path = target / f"{result.task}_heatmap.npy"
         np.save(path, result.heatmap)
         written.append(path)

@@ -12,11 +12,21 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Plane, Series
 from napari_elnet.common.steps import run_to_end
+from napari_elnet.inference.applicability import (
+    UNKNOWN,
+    Applicability,
+    assess,
+    capture_features,
+    description_of,
+    no_series_of_plane,
+    outside_plane_reason,
+)
 from napari_elnet.inference.fullgrad import explain
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.transforms.preprocess import prepare_volume
@@ -40,51 +50,65 @@ class TaskResult:
     """The outcome of one model on one series.
 
     Attributes:
-        probability: Softmax probability of the positive class.
-        score: Decision score ``logit_pos - logit_neg`` (the explained quantity).
-        decision: ``probability >= threshold``.
-        heatmap: (S, H, W) float32 in [0, 1], aligned voxel for voxel with the series.
-        relevance: (S,) slice relevance profile; ``top_slice`` is its argmax.
-        peak: (slice, row, col) of the heatmap maximum, in series voxels.
-        series_index: Index of the series used in the list given to the pipeline.
+        probability: Softmax probability of the positive class; None when withheld (the model
+            is not applicable to this series, see ``applicability``).
+        score: Decision score ``logit_pos - logit_neg`` (the explained quantity); None when the
+            probability is withheld.
+        decision: ``probability >= threshold``; None when the probability is withheld.
+        heatmap: (S, H, W) float32 in [0, 1], aligned voxel for voxel with the series; None when
+            the model did not run (no series of its plane).
+        relevance: (S,) slice relevance profile; ``top_slice`` is its argmax (both None when
+            the model did not run).
+        peak: (slice, row, col) of the heatmap maximum, in series voxels (None: did not run).
+        series_index: Index of the series used in the list given to the pipeline (None: no
+            series of the model's plane, nothing was run).
         timings: Seconds spent per stage (``prepare``, ``explain``, ``total``).
         warnings: Anything the user must know about this result (e.g. a plane mismatch).
+        applicability: Whether the model is applicable to the series, with score and reasons.
     """
 
     task: str
     plane: Plane
-    probability: float
-    score: float
+    probability: float | None
+    score: float | None
     threshold: float
-    heatmap: np.ndarray
-    relevance: np.ndarray
-    top_slice: int
-    peak: tuple[int, int, int]
-    series_index: int
+    heatmap: np.ndarray | None
+    relevance: np.ndarray | None
+    top_slice: int | None
+    peak: tuple[int, int, int] | None
+    series_index: int | None
     series_name: str
     series_uid: str
     model_identity: str
     completeness_residual: float
     timings: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    applicability: Applicability = UNKNOWN
 
     @property
-    def decision(self) -> bool:
-        """True when the probability reaches the model's threshold."""
-        return self.probability >= self.threshold
+    def decision(self) -> bool | None:
+        """True when the probability reaches the model's threshold; None when it is withheld."""
+        return None if self.probability is None else self.probability >= self.threshold
+
+    @property
+    def applicable(self) -> bool | None:
+        """Whether the model is applicable (None: unknown, the model file has no description)."""
+        return self.applicability.applicable
 
     def summary(self) -> dict[str, object]:
         """JSON-able record without the heatmap."""
         return {
             "task": self.task,
             "plane": self.plane,
+            "applicable": self.applicability.applicable,
+            "applicability": self.applicability.summary(),
             "probability": self.probability,
             "score": self.score,
             "threshold": self.threshold,
             "decision": self.decision,
             "top_slice": self.top_slice,
-            "peak": list(self.peak),
-            "relevance": [float(r) for r in self.relevance],
+            "peak": None if self.peak is None else list(self.peak),
+            "relevance": None if self.relevance is None else [float(r) for r in self.relevance],
             "series_index": self.series_index,
             "series": self.series_name,
             "series_uid": self.series_uid,
@@ -108,21 +132,21 @@ def choose_series(series: Sequence[Series], plane: Plane) -> int | None:
     return -max(candidates)[1] if candidates else None
 
 
-def _fallback_series(series: Sequence[Series]) -> int:
-    """Index of the largest series (most slices), for a model whose plane is missing."""
-    return max(range(len(series)), key=lambda i: (series[i].shape[0], -i))
-
-
 def resolve_choices(
     series: Sequence[Series],
     models: Sequence[LoadedModel],
     overrides: Mapping[str, int] | None = None,
-) -> dict[str, tuple[int, tuple[str, ...]]]:
-    """For each model's task: the series index to use and the warnings that choice carries."""
+) -> dict[str, tuple[int | None, tuple[str, ...]]]:
+    """For each model's task: the series index to use and the warnings that choice carries.
+
+    A model runs only on a series of its plane (plane gate): the index is None when the study
+    has none and no override names a series for the task. An override may name a series of
+    another plane; the warning then says so.
+    """
     if not series:
         raise ConfigurationError("no series to triage")
     overrides = dict(overrides or {})
-    choices: dict[str, tuple[int, tuple[str, ...]]] = {}
+    choices: dict[str, tuple[int | None, tuple[str, ...]]] = {}
     for loaded in models:
         task, plane = loaded.info.task, loaded.info.plane
         if task in overrides:
@@ -132,13 +156,14 @@ def resolve_choices(
                     f"series index {index} for task {task!r} is out of range 0..{len(series) - 1}"
                 )
         else:
-            auto = choose_series(series, plane)
-            index = _fallback_series(series) if auto is None else auto
+            index = choose_series(series, plane)
         warnings: tuple[str, ...] = ()
-        if series[index].plane != plane:
+        if index is None:
+            warnings = (f"the {task} model was not run: the study has no {plane} series",)
+        elif series[index].plane != plane:
             warnings = (
                 f"the {task} model was trained on {plane} series but runs on "
-                f"{series[index].name}: its result is not meaningful",
+                f"{series[index].name} (outside its plane, chosen by the user)",
             )
         choices[task] = (index, warnings)
     return choices
@@ -171,21 +196,35 @@ def triage_steps(
     for number, loaded in enumerate(models):
         task = loaded.info.task
         index, warnings = choices[task]
+        description = description_of(loaded)
+        if index is None:
+            results.append(_not_run(loaded, warnings))
+            continue
         chosen = series[index]
+        outside = chosen.plane != loaded.info.plane
+        extra = (outside_plane_reason(loaded.info.plane, chosen.plane, chosen.name),) * outside
         yield TriageProgress(task, "prepare", 2 * number, total)
         start = time.perf_counter()
         x = prepare_volume(chosen.array, loaded.info.landmarks).to(torch_device)
         model = loaded.model.to(torch_device)
         prepared = time.perf_counter()
         yield TriageProgress(task, "explain", 2 * number + 1, total)
-        explanation = explain(model, x, output_size=chosen.shape[1:])
+        with capture_features(model) as captured:
+            explanation = explain(model, x, output_size=chosen.shape[1:])
+        explained = time.perf_counter()
+        features = captured[-1] if captured else None
+        if features is None and description is not None:
+            with torch.no_grad():
+                features = model.features(x)
+        applicability = assess(description, chosen.array, features, extra, outside)
+        withheld = applicability.applicable is False
         done = time.perf_counter()
         results.append(
             TaskResult(
                 task=task,
                 plane=loaded.info.plane,
-                probability=explanation.probability,
-                score=explanation.score,
+                probability=None if withheld else explanation.probability,
+                score=None if withheld else explanation.score,
                 threshold=loaded.info.threshold,
                 heatmap=explanation.heatmap,
                 relevance=explanation.relevance,
@@ -198,14 +237,38 @@ def triage_steps(
                 completeness_residual=explanation.completeness_residual,
                 timings={
                     "prepare": prepared - start,
-                    "explain": done - prepared,
+                    "explain": explained - prepared,
+                    "applicability": done - explained,
                     "total": done - start,
                 },
                 warnings=warnings,
+                applicability=applicability,
             )
         )
     yield TriageProgress("", "done", total, total)
     return results
+
+
+def _not_run(loaded: LoadedModel, warnings: tuple[str, ...]) -> TaskResult:
+    """The result of a model whose plane the study lacks: not applicable, nothing computed."""
+    return TaskResult(
+        task=loaded.info.task,
+        plane=loaded.info.plane,
+        probability=None,
+        score=None,
+        threshold=loaded.info.threshold,
+        heatmap=None,
+        relevance=None,
+        top_slice=None,
+        peak=None,
+        series_index=None,
+        series_name="",
+        series_uid="",
+        model_identity=loaded.identity,
+        completeness_residual=float("nan"),
+        warnings=warnings,
+        applicability=no_series_of_plane(loaded.info.plane),
+    )
 
 
 def run_triage(

@@ -106,7 +106,7 @@ class ELNet(nn.Module):
             self._build(c1, c2, c3, cfg)
         self.reset_parameters(seed)
         # Channels-last (NHWC) runs the convolutions and the depthwise blur 1.5-2x faster on CPU.
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in torch's stub
 
     def _build(self, c1: int, c2: int, c3: int, cfg: ELNetConfig) -> None:
         norm, eps, blur = cfg.norm, cfg.eps, cfg.blur
@@ -150,9 +150,16 @@ class ELNet(nn.Module):
         feature_map = self.stages(self.stem(x))
         return torch.amax(feature_map, dim=(2, 3))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = torch.amax(self.slice_features(x), dim=0)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled feature vector of a series (max over slices), (S, 1, 256, 256) -> (16k,)."""
+        return torch.amax(self.slice_features(x), dim=0)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from a pooled feature vector (dropout, then the classifier), (16k,) -> (2,)."""
         return self.classifier(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
     def norm_layers(self) -> list[MultiSliceNorm]:
         """Every multi-slice normalization layer, in forward order."""

@@ -32,6 +32,7 @@ from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.datasets import Case
+from napari_elnet.inference.applicability import describe_cases
 from napari_elnet.models.model_file import ModelInfo, build_model, load_model, save_model
 from napari_elnet.nn.elnet import ELNet
 from napari_elnet.training.cache import CacheConfig, CachedVolumes, cache_steps, in_order
@@ -473,6 +474,7 @@ def train_steps(
         raise ConfigurationError("the validation set is empty")
     device = resolve_device(config.device)
 
+    history: list[dict[str, float]]
     state, weights, landmarks, history, done = None, None, None, [], 0
     if resume is not None:
         state, weights, landmarks, history, done = _resume_state(config, Path(resume))
@@ -498,7 +500,7 @@ def train_steps(
     if weights is not None:
         model.load_state_dict(weights)
     sample_rng = context.sample_generator(rng)
-    model.dropout = SeededDropout(config.dropout, sample_rng)
+    model.dropout = SeededDropout(config.dropout, sample_rng)  # type: ignore[assignment]
     model.to(device)
     net = context.wrap(model, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -562,7 +564,7 @@ def train_steps(
                     optimizer=optimizer.state_dict(),
                     rng=rng.get_state(),
                     history=run.history,
-                    best={"epoch": run.best_epoch, **run.best, "metrics": best_metrics},
+                    best={"epoch": run.best_epoch, **(run.best or {}), "metrics": best_metrics},
                     landmarks=landmarks.to_dict(),
                     config=asdict(config),
                 ),
@@ -570,6 +572,9 @@ def train_steps(
         if config.patience is not None and stale >= config.patience:
             stopped_early = True
             break
+
+    if result_path is not None and not cancelled and context.is_main:
+        yield from _describe(result_path, train_cases, valid_cases, device, run)
 
     return TrainResult(
         path=result_path,
@@ -583,6 +588,31 @@ def train_steps(
         landmarks=landmarks,
         split=split,
     )
+
+
+def _describe(
+    path: Path,
+    train_cases: Sequence[Case],
+    valid_cases: Sequence[Case],
+    device: torch.device,
+    run: _Run,
+) -> Generator[TrainProgress, None, None]:
+    """Add the description of the training inputs (applicability) to the saved best checkpoint.
+
+    Fit on the training split with the saved weights, thresholds from the validation split.
+    """
+    best = load_model(path)
+    model = best.model.to(device)
+    steps = describe_cases(model, best.info.landmarks, train_cases, valid_cases, device)
+    started = time.perf_counter()
+    try:
+        while True:
+            done, total = next(steps)
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            yield run.progress("describe", len(run.history), done, total, math.nan, rate)
+    except StopIteration as stop:
+        description = stop.value
+    save_model(path, best.model.cpu(), best.info, description.to_payload())
 
 
 def train(

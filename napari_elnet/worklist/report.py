@@ -2,8 +2,9 @@
 
 CSV: one row per study and task (a study that could not be triaged has one row with an empty task),
 each row repeating the study's rank, suspicion and status. JSON: ``{"format", "version",
-"suspicion", "studies": [{..., "tasks": [...]}]}``. Both list studies by rank (suspicion descending,
-studies without a score last). Patient name, patient ID, study date, source folders and series UIDs
+"suspicion", "studies": [{..., "tasks": [...]}]}``. Both list studies by rank: the groups of
+:data:`GROUPS` in order (suspicious, not assessed, negative, error), each by suspicion descending
+(studies without a score last). Patient name, patient ID, study date, source folders and series UIDs
 are written only with ``include_phi``.
 
 Reports are written atomically (temporary file in the same folder, then rename) and can be read back,
@@ -36,11 +37,15 @@ SUSPICION_DEFINITION = (
     "0.5 + (p - theta)/(2*(1 - theta)) at or above it; w = 1 for tears (acl, meniscus) and other "
     "tasks, 0.5 for abnormal"
 )
-STUDY_COLUMNS = ("rank", "study_id", "study", "status", "reason", "suspicion")
+STUDY_COLUMNS = ("rank", "study_id", "study", "status", "reason", "suspicion", "group")
 TASK_COLUMNS = (
     "task", "probability", "decision", "threshold", "top_slice", "plane", "series", "model",
-    "warnings",
+    "warnings", "applicable", "applicability_score", "applicability_threshold", "reasons",
+    "outside_plane",
 )  # fmt: skip
+GROUPS = ("suspicious", "not assessed", "negative", "error")
+"""Worklist groups, in rank order: a positive decision of an applicable model; else any model not
+applicable (probability withheld: no confident negative); else negative; then unreadable studies."""
 PHI_COLUMNS = ("patient_id", "patient_name", "study_date", "folders", "series_uid")
 
 
@@ -50,27 +55,36 @@ class TaskRow:
 
     Attributes:
         task: The model's task.
-        probability: Probability of the positive class.
-        decision: ``probability >= threshold``.
+        probability: Probability of the positive class; None when withheld (not applicable).
+        decision: ``probability >= threshold``; None when withheld.
         threshold: The model's decision threshold.
-        top_slice: Index of the most informative slice in the series used.
+        top_slice: Index of the most informative slice in the series used (None: not run).
         plane: Plane the model reads.
         series: Display name of the series used (``number: description (plane)``).
         model: Model identity (``task/plane file@sha256-prefix``).
         series_uid: SeriesInstanceUID of the series used (written only with PHI).
         warnings: Warnings of the result, e.g. a plane mismatch.
+        applicable: Whether the model was applicable (None: unknown, no description).
+        applicability_score, applicability_threshold: Its applicability score and threshold.
+        reasons: Why it was not applicable (or unknown, or outside its plane).
+        outside_plane: The model ran on a series of another plane chosen by the user.
     """
 
     task: str
-    probability: float
-    decision: bool
+    probability: float | None
+    decision: bool | None
     threshold: float
-    top_slice: int
+    top_slice: int | None
     plane: str
     series: str
     model: str
     series_uid: str = ""
     warnings: tuple[str, ...] = ()
+    applicable: bool | None = None
+    applicability_score: float | None = None
+    applicability_threshold: float | None = None
+    reasons: tuple[str, ...] = ()
+    outside_plane: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,22 @@ class StudyResult:
     seconds: float = 0.0
 
 
-def rank_key(result: StudyResult) -> tuple[bool, float, str, str]:
-    """Sort key: scored studies first, by suspicion descending, then display name and id."""
+def study_group(result: StudyResult) -> str:
+    """The study's worklist group (one of :data:`GROUPS`)."""
+    if result.status != "ok":
+        return "error"
+    if any(task.decision for task in result.tasks):
+        return "suspicious"
+    if any(task.probability is None for task in result.tasks):
+        return "not assessed"
+    return "negative"
+
+
+def rank_key(result: StudyResult) -> tuple[int, bool, float, str, str]:
+    """Sort key: by group (:data:`GROUPS`), then suspicion descending, display name and id."""
     score = result.suspicion
-    return (score is None, -(score or 0.0), result.study, result.study_id)
+    group = GROUPS.index(study_group(result))
+    return (group, score is None, -(score or 0.0), result.study, result.study_id)
 
 
 def ranked(results: Iterable[StudyResult]) -> list[StudyResult]:
@@ -169,6 +195,7 @@ def _study_fields(rank: int, result: StudyResult) -> dict[str, object]:
         "status": result.status,
         "reason": result.reason,
         "suspicion": result.suspicion,
+        "group": study_group(result),
     }
 
 
@@ -185,14 +212,19 @@ def _phi_fields(result: StudyResult, task: TaskRow | None) -> dict[str, object]:
 def _task_fields(task: TaskRow) -> dict[str, object]:
     return {
         "task": task.task,
-        "probability": f"{task.probability:.6f}",
-        "decision": int(task.decision),
+        "probability": "" if task.probability is None else f"{task.probability:.6f}",
+        "decision": "" if task.decision is None else int(task.decision),
         "threshold": task.threshold,
-        "top_slice": task.top_slice,
+        "top_slice": "" if task.top_slice is None else task.top_slice,
         "plane": task.plane,
         "series": task.series,
         "model": task.model,
         "warnings": " | ".join(task.warnings),
+        "applicable": "" if task.applicable is None else int(task.applicable),
+        "applicability_score": _number(task.applicability_score),
+        "applicability_threshold": _number(task.applicability_threshold),
+        "reasons": " | ".join(task.reasons),
+        "outside_plane": int(task.outside_plane),
     }
 
 
@@ -230,8 +262,19 @@ def _json_data(ordered: Sequence[StudyResult], include_phi: bool) -> dict[str, A
                 **_task_fields(task),
                 "probability": task.probability,
                 "decision": task.decision,
+                "top_slice": task.top_slice,
                 "warnings": list(task.warnings),
+                "applicable": task.applicable,
+                "applicability": {
+                    "score": task.applicability_score,
+                    "threshold": task.applicability_threshold,
+                    "reasons": list(task.reasons),
+                    "outside_plane": task.outside_plane,
+                },
             }
+            for key in ("applicability_score", "applicability_threshold", "reasons"):
+                del fields[key]
+            fields["outside_plane"] = task.outside_plane
             if include_phi:
                 fields["series_uid"] = task.series_uid
             record["tasks"].append(fields)
@@ -248,21 +291,42 @@ def _optional_float(text: object) -> float | None:
     return None if text in ("", None) else float(text)  # type: ignore[arg-type]
 
 
+def _optional_bool(value: object) -> bool | None:
+    return None if value in ("", None) else str(value).lower() in ("1", "true")
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(item for item in value.split(" | ") if item)
+    return tuple(str(item) for item in value or ())  # type: ignore[attr-defined]
+
+
 def _task_from(record: dict[str, Any]) -> TaskRow:
-    warnings = record.get("warnings") or ()
-    if isinstance(warnings, str):
-        warnings = tuple(w for w in warnings.split(" | ") if w)
+    nested = record.get("applicability")
+    applicability = nested if isinstance(nested, dict) else {}
+    top_slice = record.get("top_slice")
     return TaskRow(
         task=str(record["task"]),
-        probability=float(record["probability"]),
-        decision=str(record["decision"]).lower() in ("1", "true"),
+        probability=_optional_float(record.get("probability")),
+        decision=_optional_bool(record.get("decision")),
         threshold=float(record["threshold"]),
-        top_slice=int(record["top_slice"]),
+        top_slice=None if top_slice in ("", None) else int(top_slice),
         plane=str(record["plane"]),
         series=str(record["series"]),
         model=str(record["model"]),
         series_uid=str(record.get("series_uid") or ""),
-        warnings=tuple(warnings),
+        warnings=_split(record.get("warnings")),
+        applicable=_optional_bool(record.get("applicable")),
+        applicability_score=_optional_float(
+            applicability.get("score", record.get("applicability_score"))
+        ),
+        applicability_threshold=_optional_float(
+            applicability.get("threshold", record.get("applicability_threshold"))
+        ),
+        reasons=_split(applicability.get("reasons", record.get("reasons"))),
+        outside_plane=bool(
+            _optional_bool(applicability.get("outside_plane", record.get("outside_plane")))
+        ),
     )
 
 

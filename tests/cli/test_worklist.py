@@ -49,7 +49,7 @@ def test_triage_ranks_studies_and_writes_the_csv_report(
     assert cli.main(argv) == cli.EXIT_OK
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0].split() == ["#", "study", "suspicion", "acl", "meniscus", "status"]
+    assert lines[0].split() == ["#", "study", "suspicion", "acl", "meniscus", "group", "status"]
     assert [line.split()[1] for line in lines[1:4]] == [
         row["study"] for row in csv.DictReader(out.open()) if row["task"] == "acl"
     ]

@@ -52,3 +52,44 @@ def test_writes_json_csv_and_heatmaps(tmp_path: Path) -> None:
 def test_refuses_the_input_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="inside the input folder"):
         export_results(tmp_path / "study" / "out", [_result("acl", 0.5)], [tmp_path / "study"])
+
+
+def test_not_applicable_results_are_exported_without_probability(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from napari_elnet.inference.applicability import Applicability, no_series_of_plane
+
+    refused = replace(
+        _result("acl", 0.9),
+        probability=None,
+        score=None,
+        applicability=Applicability(False, 31.5, 9.25, ("unlike the training series",)),
+    )
+    missing = replace(
+        _result("abnormal", 0.2),
+        probability=None,
+        score=None,
+        heatmap=None,
+        relevance=None,
+        top_slice=None,
+        peak=None,
+        series_index=None,
+        applicability=no_series_of_plane("axial"),
+    )
+    written = export_results(tmp_path / "out", [refused, missing])
+    assert "abnormal_heatmap.npy" not in [p.name for p in written]
+    records = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert records[0]["applicable"] is False and records[0]["probability"] is None
+    assert records[0]["applicability"] == {
+        "score": 31.5,
+        "threshold": 9.25,
+        "reasons": ["unlike the training series"],
+        "outside_plane": False,
+    }
+    assert records[1]["top_slice"] is None and records[1]["relevance"] is None
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert [(r["applicable"], r["probability"], r["decision"]) for r in rows] == [
+        ("false", "", ""),
+        ("false", "", ""),
+    ]
+    assert rows[1]["reasons"] == "no axial series"

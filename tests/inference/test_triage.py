@@ -64,7 +64,7 @@ def test_results_are_aligned_with_their_series(tmp_path: Path) -> None:
     assert result.decision == (result.probability >= 0.5)
     assert result.completeness_residual < 1e-3
     assert result.model_identity.startswith("acl/axial acl.pt@")
-    assert set(result.timings) == {"prepare", "explain", "total"}
+    assert set(result.timings) == {"prepare", "explain", "applicability", "total"}
     assert result.warnings == ()
     summary = result.summary()
     assert summary["series"] == series[1].name and "heatmap" not in summary
@@ -97,10 +97,11 @@ def test_override_and_missing_plane_warn_visibly(tmp_path: Path) -> None:
     series = [_series("sagittal", 4, seed=0), _series("sagittal", 6, seed=1)]
     models = [_model(tmp_path, "acl", "axial")]
     auto = resolve_choices(series, models)
-    assert auto["acl"][0] == 1
-    assert "trained on axial" in auto["acl"][1][0]
+    assert auto["acl"][0] is None  # plane gate: no axial series, the model does not run
+    assert "no axial series" in auto["acl"][1][0]
     overridden = resolve_choices(series, models, {"acl": 0})
     assert overridden["acl"][0] == 0
+    assert "trained on axial" in overridden["acl"][1][0]
 
 
 def test_bad_override_and_duplicate_tasks_are_rejected(tmp_path: Path) -> None:

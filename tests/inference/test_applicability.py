@@ -1,0 +1,222 @@
+"""Applicability: description fit, storage in the model file, the gates in the triage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_elnet.common.errors import ModelFileError
+from napari_elnet.common.series import Series
+from napari_elnet.inference.applicability import (
+    UNKNOWN,
+    Applicability,
+    SeriesStats,
+    assess,
+    capture_features,
+    describe_cases,
+    description_of,
+    fit_description,
+    intensity_profile,
+    ledoit_wolf,
+)
+from napari_elnet.inference.triage import run_triage
+from napari_elnet.models.model_file import (
+    LoadedModel,
+    ModelInfo,
+    build_model,
+    load_model,
+    save_model,
+)
+
+
+class _Case:
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def volume(self) -> np.ndarray:
+        return self.array
+
+
+def _knee_like(rng: np.random.Generator, slices: int = 3, size: int = 64) -> np.ndarray:
+    """A bright disc with a dark core on a dark background, some noise and scanner scale."""
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    radius = np.hypot(yy, xx)
+    image = np.where(radius < size * 0.35, 0.8, 0.05) - np.where(radius < size * 0.15, 0.5, 0.0)
+    volume = np.repeat(image[None], slices, 0) + rng.normal(0, 0.03, (slices, size, size))
+    return (np.abs(volume) * rng.uniform(500, 2000)).astype(np.float32)
+
+
+def _inverted(rng: np.random.Generator) -> np.ndarray:
+    """Another contrast: the same shapes with the intensities turned around."""
+    volume = _knee_like(rng)
+    return (volume.max() - volume).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def described(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A k=1 axial model whose file carries a description fit on knee-like volumes."""
+    rng = np.random.default_rng(0)
+    info = ModelInfo(task="acl", plane="axial", k=1)
+    model = build_model(info, seed=1).eval()
+    fit = [_Case(_knee_like(rng)) for _ in range(24)]
+    held = [_Case(_knee_like(rng)) for _ in range(16)]
+    steps = describe_cases(model, None, fit, held)
+    progress = []
+    try:
+        while True:
+            progress.append(next(steps))
+    except StopIteration as stop:
+        description = stop.value
+    assert progress[-1] == (40, 40)
+    path = tmp_path_factory.mktemp("models") / "acl.pt"
+    return load_model(save_model(path, model, info, description.to_payload()))
+
+
+def _series(array: np.ndarray, plane: str = "axial", number: int = 1) -> Series:
+    return Series(array=array, plane=plane, number=number, description=plane, uid=f"u{number}")
+
+
+def test_ledoit_wolf_shrinks_towards_a_scaled_identity() -> None:
+    rng = np.random.default_rng(0)
+    white = rng.normal(size=(40, 10))
+    covariance, shrinkage = ledoit_wolf(white)
+    assert 0.5 < shrinkage <= 1.0  # white noise: the sample covariance is mostly estimation noise
+    np.testing.assert_allclose(covariance, covariance.T)
+    assert np.linalg.eigvalsh(covariance).min() > 0
+    correlated = rng.normal(size=(2000, 1)) * np.ones((1, 10)) + 0.1 * rng.normal(size=(2000, 10))
+    _, strong = ledoit_wolf(correlated)
+    assert strong < 0.05  # a clear structure and many samples: little shrinkage
+    # The estimate with shrinkage a is (1 - a) S + a mu I with S the biased sample covariance.
+    centred = white - white.mean(0)
+    sample = centred.T @ centred / len(white)
+    mu = np.trace(sample) / 10
+    np.testing.assert_allclose(covariance, (1 - shrinkage) * sample + shrinkage * mu * np.eye(10))
+
+
+def test_threshold_is_the_held_out_quantile_and_distance_grows_off_distribution() -> None:
+    rng = np.random.default_rng(1)
+    profile = np.linspace(0, 1, 11)
+
+    def stats(features: np.ndarray) -> SeriesStats:
+        return SeriesStats((20, 256, 256), profile + rng.normal(0, 0.01, 11), features)
+
+    fit = [stats(rng.normal(size=8)) for _ in range(200)]
+    held = [stats(rng.normal(size=8)) for _ in range(100)]
+    description = fit_description(fit, held, quantile=0.9)
+    distances = [description.distance(s.features) for s in held]
+    assert description.threshold == pytest.approx(np.quantile(distances, 0.9))
+    assert description.distance(np.full(8, 6.0)) > 3 * description.threshold
+    assert description.checks.slices == (10, 40)
+    assert description.checks.min_size == 128
+    with pytest.raises(ModelFileError, match="needs >= 2 training"):
+        fit_description(fit[:1], held)
+
+
+def test_intensity_profile_ignores_scale_but_not_contrast() -> None:
+    rng = np.random.default_rng(2)
+    volume = _knee_like(rng)
+    np.testing.assert_allclose(
+        intensity_profile(volume), intensity_profile(volume * 7.5), atol=1e-6
+    )
+    assert np.abs(intensity_profile(volume) - intensity_profile(_inverted(rng))).max() > 0.05
+    assert not intensity_profile(np.zeros((3, 8, 8), np.float32)).any()
+
+
+def test_description_round_trips_through_the_model_file(described: LoadedModel) -> None:
+    description = description_of(described)
+    assert description is not None
+    assert description.mean.shape == (16,) and description.precision.shape == (16, 16)
+    assert description.n_fit == 24 and description.n_threshold == 16
+    again = load_model(described.path)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(description_of(again).precision, description.precision)  # type: ignore[union-attr]
+
+
+def test_files_without_description_say_unknown(tmp_path: Path) -> None:
+    info = ModelInfo(task="acl", plane="axial", k=1)
+    old = load_model(save_model(tmp_path / "old.pt", build_model(info, seed=1), info))
+    assert old.applicability is None and description_of(old) is None
+    (result,) = run_triage([_series(_knee_like(np.random.default_rng(3)))], [old], device="cpu")
+    assert result.applicability == UNKNOWN and result.applicable is None
+    assert result.probability is not None  # unknown is not a refusal
+    assert result.summary()["applicable"] is None
+
+
+def test_invalid_description_is_a_model_file_error(tmp_path: Path, described: LoadedModel) -> None:
+    payload = dict(described.applicability or {})
+    payload["precision"] = torch.zeros(3, 3, dtype=torch.float64)
+    path = save_model(tmp_path / "bad.pt", described.model, described.info, payload)
+    with pytest.raises(ModelFileError, match=r"bad\.pt: invalid applicability description"):
+        description_of(load_model(path))
+
+
+def test_features_captured_from_the_triage_forward_equal_the_plain_ones(
+    described: LoadedModel,
+) -> None:
+    from napari_elnet.inference.fullgrad import explain
+    from napari_elnet.transforms.preprocess import prepare_volume
+
+    x = prepare_volume(_knee_like(np.random.default_rng(4)))
+    with capture_features(described.model) as captured:
+        explain(described.model, x)
+    with torch.no_grad():
+        plain = described.model.features(x)
+    assert len(captured) == 1
+    torch.testing.assert_close(captured[0], plain, rtol=1e-4, atol=1e-5)
+    with capture_features(described.model) as after:
+        pass
+    described.model(x)
+    assert after == []  # the hook is gone after the block
+
+
+def test_triage_gives_in_distribution_series_a_probability(described: LoadedModel) -> None:
+    rng = np.random.default_rng(5)
+    accepted = 0
+    for i in range(5):
+        (result,) = run_triage([_series(_knee_like(rng), number=i)], [described], device="cpu")
+        assert result.applicability.score is not None
+        assert result.applicability.threshold == description_of(described).threshold  # type: ignore[union-attr]
+        if result.applicable:
+            accepted += 1
+            assert result.probability is not None and result.heatmap is not None
+    assert accepted >= 4
+
+
+def test_distribution_gate_withholds_the_probability(described: LoadedModel) -> None:
+    rng = np.random.default_rng(6)
+    (result,) = run_triage([_series(_inverted(rng))], [described], device="cpu")
+    assert result.applicable is False
+    assert result.probability is None and result.score is None and result.decision is None
+    assert result.heatmap is not None  # it ran; the widget hides the heatmap by default
+    assert any("intensity profile" in r or "distance" in r for r in result.applicability.reasons)
+    record = result.summary()
+    assert record["probability"] is None and record["applicable"] is False
+    assert record["applicability"]["threshold"] == result.applicability.threshold  # type: ignore[index]
+
+
+def test_cheap_checks_refuse_tiny_and_short_series(described: LoadedModel) -> None:
+    description = description_of(described)
+    assert description is not None
+    tiny = _knee_like(np.random.default_rng(7), size=16)
+    verdict = assess(description, tiny, None)
+    assert verdict.applicable is False
+    assert any("in-plane size 16 px" in r for r in verdict.reasons)
+    long = np.repeat(_knee_like(np.random.default_rng(8)), 3, axis=0)
+    assert any("9 slices, outside the 1-6" in r for r in assess(description, long, None).reasons)
+
+
+def test_plane_gate_and_explicit_choice_outside_the_plane(described: LoadedModel) -> None:
+    rng = np.random.default_rng(9)
+    sagittal = _series(_knee_like(rng), plane="sagittal")
+    (missing,) = run_triage([sagittal], [described], device="cpu")
+    assert missing.applicability == Applicability(False, reasons=("no axial series",))
+    assert missing.probability is None and missing.heatmap is None and missing.relevance is None
+    assert missing.top_slice is None and missing.series_index is None and missing.peak is None
+    assert missing.timings == {}
+    (forced,) = run_triage([sagittal], [described], device="cpu", overrides={"acl": 0})
+    assert forced.applicability.outside_plane is True
+    assert any("outside the model's plane" in r for r in forced.applicability.reasons)
+    assert forced.summary()["applicability"]["outside_plane"] is True  # type: ignore[index]
+    assert forced.heatmap is not None
