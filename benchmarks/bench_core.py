@@ -1,144 +1,408 @@
-"""Core benchmark: ELNet forward speed against a reference convolution, FullGrad cost, peak memory,
-and study loading time against a naive one-file-at-a-time pydicom loop.
+"""Core benchmark: every figure of the triage path as a ratio measured in one run.
 
-Every figure is measured in this run, on this machine; ratios compare against baselines run in the
-same process. Usage: ``python benchmarks/bench_core.py [--slices 32] [--repeats 10]``.
+Figures (each measured in this run, on this machine; ratios compare against a baseline run in the
+same process, which is what travels between machines and between versions):
+
+- ``fullgrad_over_forward``: FullGrad as triage runs it (``explain`` at the series' own in-plane
+  size) over one plain no-grad ELNet forward (``model(x)``), on a 32-slice phantom series with the
+  shipped ACL model;
+- ``preprocess_over_forward``: preparing the series for one model over that forward, alone and, when
+  the code has the shared path, per model when two models read the same series;
+- peak memory per slice, from a fresh child process per pass and slice count (the child resets the
+  kernel's peak-RSS mark after its set-up, so only the pass is counted; on CUDA
+  ``torch.cuda.max_memory_allocated``): marginal MB per slice between two slice counts, for the
+  forward as triage runs it and for forward + FullGrad;
+- ``j2k_load_over_simpleitk``: ``load_study`` time over SimpleITK's series reader on a JPEG 2000
+  lossless series (the real knee of ``../shared/data`` re-encoded, else a phantom series); skipped
+  with a message when SimpleITK (the ``bench`` extra) is absent;
+- worklist: phantom studies per minute through ``worklist_steps`` with the shipped models, and the
+  growth of resident memory per study after the first ten (a least-squares slope).
+
+Usage::
+
+    nice -n 10 python benchmarks/bench_core.py [--json FILE] [--device cpu|cuda] [--studies 200]
+
+The figures work on older versions of the package too (the shared preprocessing and the chunked
+forward are used when present), so the same script measures "before" and "after" with
+``PYTHONPATH=<other checkout>``.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-from napari_elnet.inference.fullgrad import explain
-from napari_elnet.nn.elnet import ELNet
+import torch.nn.functional as F
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KNEE = SHARED / "knee_dess_sagittal"
+SERIES_SEED = 3
+"""Phantom study whose axial series the model figures use (resampled to ``--slices`` slices)."""
 
 
-def best_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
+def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after one warm-up run."""
+    fn()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def flops(fn: Callable[[], object]) -> int:
-    """Floating-point operations of one call, counted by torch's FlopCounterMode."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return counter.get_total_flops()
+def phantom_volume(slices: int) -> np.ndarray:
+    """The axial series of phantom study SERIES_SEED, resampled (linear in z) to ``slices`` slices.
+
+    Shape: (slices, H, W) float32.
+    """
+    from napari_elnet.phantom import generate_study
+
+    array = np.asarray(generate_study(SERIES_SEED).series["axial"].array, dtype=np.float32)
+    volume = torch.from_numpy(array)[None, None]
+    resized = F.interpolate(volume, size=(slices, *array.shape[1:]), mode="trilinear")
+    return resized[0, 0].numpy()
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def acl_model(device: str):  # -> LoadedModel
+    """The shipped ACL model on ``device``."""
+    from napari_elnet.models.defaults import load_default_models
+
+    models = {m.info.task: m for m in load_default_models()}
+    if "acl" not in models:
+        raise SystemExit("the shipped default models are missing: nothing to measure")
+    loaded = models["acl"]
+    loaded.model.to(device).eval()
+    return loaded
 
 
-def bench_model(slices: int, repeats: int) -> None:
-    """Forward GFLOP/s vs. a reference conv, FullGrad/forward time ratio, peak memory."""
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).eval()
-    conv_input = torch.randn(32, 64, 64, 64)
+def triage_forward() -> Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]:
+    """The forward as triage runs it: the chunked pooled features when present, else ``model(x)``."""
+    try:
+        from napari_elnet.inference.fullgrad import pooled_features
+    except ImportError:
 
-    def run_conv() -> object:
-        with torch.no_grad():
-            return conv(conv_input)
+        def plain(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model(x)
 
-    model = ELNet(k=4).eval()
-    x = torch.randn(slices, 1, 256, 256)
+        return plain
+    return lambda model, x: pooled_features(model, x)
 
-    def run_forward() -> object:
+
+def bench_model(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """FullGrad / forward and preprocessing / forward on the phantom series."""
+    from napari_elnet.inference.fullgrad import explain
+    from napari_elnet.transforms import preprocess
+
+    device = args.device
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    loaded = acl_model(device)
+    model, landmarks = loaded.model, loaded.info.landmarks
+    volume = phantom_volume(args.slices)
+    x = preprocess.prepare_volume(volume, landmarks).to(device)
+    size = tuple(volume.shape[1:])
+
+    def forward() -> object:
         with torch.no_grad():
             return model(x)
 
-    def run_fullgrad() -> object:
-        return explain(model, x)
-
-    def run_fullgrad_512() -> object:
-        return explain(model, x, output_size=(512, 512))
-
-    conv_s = best_seconds(run_conv, repeats)
-    conv_gflops = flops(run_conv) / conv_s / 1e9
-    rss0 = peak_rss_mb()
-    fwd_s = best_seconds(run_forward, repeats)
-    rss_fwd = peak_rss_mb()
-    fwd_flop = flops(run_forward)
-    fg_s = best_seconds(run_fullgrad, repeats)
-    fg512_s = best_seconds(run_fullgrad_512, repeats)
-    rss_fg = peak_rss_mb()
-    fwd_gflops = fwd_flop / fwd_s / 1e9
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(
-        f"reference Conv2d(64,64,3) on 32x64x64x64: {conv_s * 1e3:8.1f} ms  {conv_gflops:6.1f} GFLOP/s"
+    forward_s = median_seconds(forward, args.repeats, sync)
+    fullgrad_s = median_seconds(lambda: explain(model, x, output_size=size), args.repeats, sync)
+    prepare_s = median_seconds(
+        lambda: preprocess.prepare_volume(volume, landmarks), args.repeats, sync
+    )
+    figures.update(
+        series=f"phantom {SERIES_SEED} axial, {args.slices} x {size[0]} x {size[1]}",
+        forward_ms=forward_s * 1e3,
+        fullgrad_ms=fullgrad_s * 1e3,
+        fullgrad_over_forward=fullgrad_s / forward_s,
+        preprocess_ms=prepare_s * 1e3,
+        preprocess_over_forward=prepare_s / forward_s,
     )
     print(
-        f"ELNet k=4 forward, {slices} slices:        {fwd_s * 1e3:8.1f} ms  {fwd_gflops:6.1f} GFLOP/s"
-        f"  ({fwd_flop / 1e9:.2f} GFLOP)  ratio to reference {fwd_gflops / conv_gflops:.2f}x (target >= 0.6x)"
+        f"series: {figures['series']}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(f"forward model(x)             {forward_s * 1e3:8.1f} ms")
+    print(
+        f"FullGrad (explain, {size[0]}^2 maps) {fullgrad_s * 1e3:8.1f} ms  "
+        f"{fullgrad_s / forward_s:.2f}x forward (target <= 2.0x)"
     )
     print(
-        f"FullGrad (forward + backward + 256x256 maps):    {fg_s * 1e3:8.1f} ms"
-        f"  ratio to forward {fg_s / fwd_s:.2f}x (target <= 3x)"
+        f"preprocessing, one model      {prepare_s * 1e3:8.1f} ms  "
+        f"{prepare_s / forward_s:.2f}x forward (target <= 0.25x)"
     )
-    print(
-        f"FullGrad with maps resampled to 512x512:         {fg512_s * 1e3:8.1f} ms"
-        f"  ratio to forward {fg512_s / fwd_s:.2f}x"
-    )
-    print(
-        f"peak RSS: {rss0:.0f} MB before ELNet, {rss_fwd:.0f} MB after forward, "
-        f"{rss_fg:.0f} MB after FullGrad (+{rss_fg - rss0:.0f} MB for ELNet+FullGrad)"
-    )
+    shared = getattr(preprocess, "prepare_series", None)
+    if shared is not None:
+        # Two models read the series: resize, clip and landmarks once, the mapping per model.
+        def two_models() -> object:
+            prepared = shared(volume)
+            return [prepared.network_input(landmarks) for _ in range(2)]
 
-
-def naive_load(folder: Path) -> int:
-    """The baseline: read every file completely with pydicom and decode its pixels."""
-    import pydicom
-
-    count = 0
-    for path in sorted(folder.glob("*.dcm")):
-        pydicom.dcmread(path).pixel_array  # noqa: B018 - decoding is the work being timed
-        count += 1
-    return count
-
-
-def bench_loading(repeats: int) -> None:
-    """Per-slice loading time of load_study vs. the naive loop on the real knee and brain folders."""
-    from napari_elnet.io import load_study
-
-    for name in ("knee_dess_sagittal", "brain_pd_axial_oblique"):
-        folder = SHARED / name
-        if not folder.is_dir():
-            print(f"loading {name}: skipped, {folder} not found")
-            continue
-        slices = sum(s.shape[0] for s in load_study(folder))
-        ours = best_seconds(lambda f=folder: load_study(f), repeats, warmup=1)
-        naive = best_seconds(lambda f=folder: naive_load(f), repeats, warmup=1)
+        pair_s = median_seconds(two_models, args.repeats, sync) / 2
+        figures.update(
+            preprocess_shared_ms=pair_s * 1e3, preprocess_shared_over_forward=pair_s / forward_s
+        )
         print(
-            f"loading {name}: load_study {ours / slices * 1e3:6.2f} ms/slice, naive dcmread loop "
-            f"{naive / slices * 1e3:6.2f} ms/slice, speed-up {naive / ours:.1f}x"
+            f"preprocessing per model, 2 models on the series {pair_s * 1e3:6.1f} ms  "
+            f"{pair_s / forward_s:.2f}x forward"
         )
 
 
+def child_peak(mode: str, slices: int, device: str) -> float:
+    """Peak memory (MB) of one pass above the set-up, measured in a fresh child process."""
+    env = dict(os.environ)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(slices), "--device", device],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_hwm_kb() -> int:
+    """VmHWM (peak resident set) of this process, kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _rss_kb() -> int:
+    """VmRSS of this process, kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def run_child(mode: str, slices: int, device: str) -> None:
+    """Child process: set up, reset the peak mark, run one pass, print its peak above the set-up (MB)."""
+    from napari_elnet.inference.fullgrad import explain
+    from napari_elnet.transforms.preprocess import prepare_volume
+
+    loaded = acl_model(device)
+    model = loaded.model
+    volume = phantom_volume(slices)
+    x = prepare_volume(volume, loaded.info.landmarks).to(device)
+    size = tuple(volume.shape[1:])
+    forward = triage_forward()
+    warm = x[:2].clone()
+    forward(model, warm)  # first-call set-up (thread pools, kernels) is not the pass's memory
+    explain(model, warm, output_size=size)
+    del warm
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        base = _rss_kb() * 1024
+    if mode == "forward":
+        forward(model, x)
+    else:
+        forward(model, x)
+        explain(model, x, output_size=size)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = _rss_hwm_kb() * 1024
+    print((peak - base) / 2**20)
+
+
+def bench_memory(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """Marginal peak memory per slice of the forward and of forward + FullGrad."""
+    low, high = args.memory_slices
+    what = "torch.cuda.max_memory_allocated" if args.device == "cuda" else "peak RSS"
+    for mode in ("forward", "fullgrad"):
+        peaks = {s: child_peak(mode, s, args.device) for s in (low, high)}
+        per_slice = (peaks[high] - peaks[low]) / (high - low)
+        figures[f"{mode}_peak_mb"] = {str(s): p for s, p in peaks.items()}
+        figures[f"{mode}_mb_per_slice"] = per_slice
+        label = "forward (as triage runs it)" if mode == "forward" else "forward + FullGrad"
+        print(
+            f"{label}: {what} +{peaks[low]:.0f} MB at {low} slices, +{peaks[high]:.0f} MB at "
+            f"{high} slices: {per_slice:.2f} MB per slice"
+        )
+
+
+def j2k_series(folder: Path) -> str:
+    """Write a JPEG 2000 lossless series into ``folder``; returns what it is."""
+    import pydicom
+    from pydicom.uid import JPEG2000Lossless
+
+    if KNEE.is_dir():
+        files = sorted(KNEE.iterdir())
+        for path in files:
+            ds = pydicom.dcmread(path)
+            ds.compress(JPEG2000Lossless)
+            ds.save_as(folder / path.name)
+        return f"real knee ({len(files)} x 512 x 512) re-encoded as JPEG 2000 lossless"
+    from napari_elnet.phantom import generate_study, write_dicom_study
+
+    study = generate_study(SERIES_SEED)
+    tmp = folder.parent / "plain"
+    write_dicom_study(study, tmp)
+    files = sorted((tmp / "sag").glob("*.dcm"))
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.compress(JPEG2000Lossless)
+        ds.save_as(folder / path.name)
+    return f"phantom sagittal series ({len(files)} slices) as JPEG 2000 lossless"
+
+
+def bench_loading(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """``load_study`` vs SimpleITK's series reader on a JPEG 2000 series."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        print("JPEG 2000 loading: skipped, SimpleITK is absent (pip install 'napari-elnet[bench]')")
+        return
+    from napari_elnet.io import load_study
+
+    with tempfile.TemporaryDirectory(prefix="bench-j2k-") as tmp:
+        folder = Path(tmp) / "j2k"
+        folder.mkdir()
+        what = j2k_series(folder)
+
+        def ours() -> object:
+            return load_study(folder)
+
+        def peer() -> object:
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+            return sitk.GetArrayFromImage(reader.Execute())
+
+        repeats = max(3, args.repeats // 2)
+        peer_s = median_seconds(peer, repeats, lambda: None)
+        ours_s = median_seconds(ours, repeats, lambda: None)
+    figures.update(
+        j2k_series=what,
+        j2k_load_ms=ours_s * 1e3,
+        j2k_simpleitk_ms=peer_s * 1e3,
+        j2k_load_over_simpleitk=ours_s / peer_s,
+    )
+    print(
+        f"JPEG 2000 loading, {what}: load_study {ours_s * 1e3:.0f} ms, SimpleITK "
+        f"{peer_s * 1e3:.0f} ms: {ours_s / peer_s:.2f}x SimpleITK's time (target <= 1.0x)"
+    )
+
+
+def worklist_data(folder: Path, distinct: int) -> Path:
+    """``distinct`` phantom DICOM studies under ``folder`` (written once, reused when present)."""
+    from napari_elnet.phantom import write_dicom_dataset
+
+    if not (folder / "labels.csv").is_file():
+        write_dicom_dataset(folder, distinct, 0)
+    return folder
+
+
+def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """Studies per minute through the worklist and resident memory growth per study.
+
+    The root holds ``--distinct`` phantom studies; the run visits ``--studies`` of them, the
+    distinct ones in turn under distinct ids (the files are read from disk each time, from the
+    page cache after the first round).
+    """
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.worklist import WorklistConfig, discover_studies
+    from napari_elnet.worklist.batch import worklist_steps
+
+    root = worklist_data(args.data, args.distinct)
+    found = discover_studies(root)
+    refs = [
+        replace(found.studies[i % len(found.studies)], study_id=f"bench-{i:05d}")
+        for i in range(args.studies)
+    ]
+    discovery = replace(found, studies=tuple(refs))
+    models = load_default_models()
+    config = WorklistConfig(device=args.device, prefetch=2)
+    rss: list[float] = []
+    start = time.perf_counter()
+    errors = 0
+    steps = worklist_steps(discovery, models, config)
+    try:
+        while True:
+            progress = next(steps)
+            if progress.stage == "study":
+                rss.append(_rss_kb() / 1024)
+                errors += progress.result is not None and progress.result.status == "error"
+    except StopIteration:
+        pass
+    elapsed = time.perf_counter() - start
+    skip = min(10, len(rss) // 4)
+    studies = np.arange(len(rss))[skip:]
+    slope = float(np.polyfit(studies, np.asarray(rss[skip:]), 1)[0]) if len(studies) > 1 else 0.0
+    rate = 60.0 * len(rss) / elapsed
+    figures.update(
+        worklist_studies=len(rss),
+        worklist_errors=int(errors),
+        worklist_studies_per_min=rate,
+        worklist_rss_mb_first_last=[rss[skip] if rss else 0.0, rss[-1] if rss else 0.0],
+        worklist_mb_per_study=slope,
+    )
+    print(
+        f"worklist: {len(rss)} phantom studies ({args.distinct} distinct), {errors} errors, "
+        f"{elapsed:.1f} s: {rate:.0f} studies/min (target >= 150); resident memory "
+        f"{rss[skip]:.0f} MB after study {skip + 1}, {rss[-1]:.0f} MB at the end: "
+        f"{slope:.2f} MB/study (target < 0.5)"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--memory-slices", type=int, nargs=2, default=(32, 128))
+    parser.add_argument("--studies", type=int, default=200, help="worklist studies (0: skip)")
+    parser.add_argument("--distinct", type=int, default=8, help="distinct phantom studies")
+    parser.add_argument(
+        "--data", type=Path, default=Path(tempfile.gettempdir()) / "napari-elnet-bench-studies"
+    )
+    parser.add_argument("--skip", nargs="*", default=(), choices=("model", "memory", "loading"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    bench_model(args.slices, args.repeats)
-    bench_loading(max(3, args.repeats // 2))
+    if args.child:
+        run_child(args.child[0], int(args.child[1]), args.device)
+        return
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    import napari_elnet
+
+    figures: dict[str, object] = {
+        "package": str(Path(napari_elnet.__file__).parent),
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+    }
+    if "model" not in args.skip:
+        bench_model(args, figures)
+    if "memory" not in args.skip:
+        bench_memory(args, figures)
+    if "loading" not in args.skip:
+        bench_loading(args, figures)
+    if args.studies > 0:
+        bench_worklist(args, figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,13 @@ from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
 
+DEFAULT_BUDGET_MB = 128.0
+"""Activation memory per chunk of slices (MiB) unless a Chunking says otherwise."""
+FORWARD_MAPS = 3.0
+"""Peak of a no-grad forward per slice, in stem feature maps (4k x 128 x 128), measured."""
+EXPLAIN_MAPS = 8.0
+"""Peak of the explanation pass (forward + backward + terms) per slice, in stem maps, measured."""
+
 
 @dataclass(frozen=True, eq=False)
 class Explanation:
@@ -43,9 +50,12 @@ class Explanation:
         top_slice: the most informative slice, ``argmax(relevance)`` (0 if all are equal).
         peak: (slice, row, col) of the heatmap maximum in ``output_size`` pixels (first on ties).
         completeness_residual: ``|input term + bias terms - f(x)| / max(1, |f(x)|)``.
+        features: the pooled feature vector (max over slices, the classifier's input) of the
+            plain forward, detached, on the model's device; None when not computed.
 
     Shape:
-        heatmap (S, H, W) float32 with (H, W) = ``output_size``; relevance (S,) float64.
+        heatmap (S, H, W) float32 with (H, W) = ``output_size``; relevance (S,) float64;
+        features (16k,).
     """
 
     score: float
@@ -56,6 +66,7 @@ class Explanation:
     top_slice: int
     peak: tuple[int, int, int]
     completeness_residual: float
+    features: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +142,7 @@ class FullGradHooks:
             for module in self.model.modules():
                 if isinstance(module, MultiSliceNorm):
                     # Replace (not follow) the norm's forward: its own statistics pass is wasted work.
-                    module.forward = functools.partial(self._freeze, module)
+                    module.forward = functools.partial(self._freeze, module)  # type: ignore[method-assign]
                     self._patched.append(module)
                 elif isinstance(module, nn.Conv2d):
                     self._handles.append(module.register_forward_hook(_fast_stem_grad))
@@ -208,15 +219,15 @@ class _StemInputGrad(torch.autograd.Function):
         padding: int,
     ) -> torch.Tensor:
         ctx.save_for_backward(weight)
-        ctx.padding = padding
+        ctx.padding = padding  # type: ignore[attr-defined]
         return y.view_as(y)
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None, None]:
-        (weight,) = ctx.saved_tensors
-        left = (ctx.padding + 1) // 2
+        (weight,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        left = (ctx.padding + 1) // 2  # type: ignore[attr-defined]
         full = F.conv_transpose2d(grad, polyphase_weight(weight.to(grad.dtype)))
         cropped = full[:, :, left : left + grad.shape[-2], left : left + grad.shape[-1]]
         return F.pixel_shuffle(cropped, 2), None, None, None
@@ -259,6 +270,9 @@ def frozen_statistics(module: MultiSliceNorm, x: torch.Tensor) -> tuple[torch.Te
         x: (S, C, H, W); mean and std (S, C).
     """
     s, c = x.shape[:2]
+    if s == 1 and not x.is_contiguous():
+        # A one-slice channels-last map may carry a slice stride the kernel rejects (S = 1 failed).
+        x = x.contiguous()
     with torch.no_grad():
         _, mean, rstd = torch.native_group_norm(
             x, None, None, s, c, x[0, 0].numel(), module.groups, module.eps
@@ -333,22 +347,61 @@ def _resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
 
 
-def _channel_sum_normalized(contribution: torch.Tensor) -> torch.Tensor:
-    """``|contribution|`` min-max normalized over the whole volume, then summed over channels.
+def _magnitude_stats(contribution: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    """Channel sum, minimum and maximum of ``|contribution|``.
 
     Shape:
-        contribution (S, C, h, w) -> (S, 1, h, w).
+        contribution (S, C, h, w) -> channel sum (S, 1, h, w).
     """
     channels_last = contribution.is_contiguous(memory_format=torch.channels_last)
     # Reductions over a dense (S, h, w, C) view run several times faster than over the strided one.
     dense = contribution.permute(0, 2, 3, 1) if channels_last else contribution.movedim(1, -1)
     magnitude = dense.abs()
     low, high = torch.aminmax(magnitude.reshape(-1))
-    channel_sum = magnitude.sum(dim=-1)[:, None]
-    if not float(high - low) > 0.0:
+    return magnitude.sum(dim=-1)[:, None], float(low), float(high)
+
+
+def _normalized_channel_sum(
+    channel_sum: torch.Tensor, channels: int, low: float, high: float
+) -> torch.Tensor:
+    """Sum over ``channels`` channels of ``(|c| - low) / (high - low)``, from their plain sum.
+
+    ``sum_c (a_c - low) / (high - low)`` applied after the channel sum: same values, fewer ops.
+    A constant term (``high <= low``) gives zeros.
+    """
+    if not high - low > 0.0:
         return torch.zeros_like(channel_sum)
-    # sum_c (a_c - low) / (high - low), applied after the channel sum: same values, fewer ops.
-    return (channel_sum - contribution.shape[1] * low) / (high - low)
+    return (channel_sum - channels * low) / (high - low)
+
+
+def _channel_sum_normalized(contribution: torch.Tensor) -> torch.Tensor:
+    """``|contribution|`` min-max normalized over the whole volume, then summed over channels.
+
+    Shape:
+        contribution (S, C, h, w) -> (S, 1, h, w).
+    """
+    channel_sum, low, high = _magnitude_stats(contribution)
+    return _normalized_channel_sum(channel_sum, contribution.shape[1], low, high)
+
+
+def _add_by_size(terms: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Sum of maps of several sizes, each upsampled (bilinear) to ``size``.
+
+    Bilinear upsampling is linear: summing same-sized maps first gives the same sum as upsampling
+    each one, at a fraction of the cost.
+
+    Shape:
+        terms[i] (N, 1, h_i, w_i) -> (N, 1, *size).
+    """
+    by_size: dict[tuple[int, int], torch.Tensor] = {}
+    for term in terms:
+        key = (term.shape[-2], term.shape[-1])
+        by_size[key] = by_size[key] + term if key in by_size else term
+    resized = [_resize(term, size) for term in by_size.values()]
+    total = resized[0]
+    for term in resized[1:]:
+        total = total + term
+    return total
 
 
 def saliency(terms: FullGradTerms) -> torch.Tensor:
@@ -361,15 +414,8 @@ def saliency(terms: FullGradTerms) -> torch.Tensor:
         output (S, H, W) with (H, W) the input's in-plane size.
     """
     size = (terms.x.shape[-2], terms.x.shape[-1])
-    # Bilinear upsampling is linear: summing same-sized terms first gives the same map as
-    # upsampling each term, at a fraction of the cost.
-    by_size: dict[tuple[int, int], torch.Tensor] = {}
-    for contribution in terms.contributions:
-        term = _channel_sum_normalized(contribution)
-        key = (contribution.shape[-2], contribution.shape[-1])
-        by_size[key] = by_size[key] + term if key in by_size else term
-    total = sum(_resize(term, size) for term in by_size.values())
-    return _normalize(total[:, 0])
+    maps = [_channel_sum_normalized(contribution) for contribution in terms.contributions]
+    return _normalize(_add_by_size(maps, size)[:, 0])
 
 
 def _check_output_size(output_size: tuple[int, int]) -> tuple[int, int]:
@@ -379,45 +425,285 @@ def _check_output_size(output_size: tuple[int, int]) -> tuple[int, int]:
     return int(output_size[0]), int(output_size[1])
 
 
+def _volume_maps(
+    maps: torch.Tensor, winners: torch.Tensor, slices: int, size: tuple[int, int], everywhere: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmap and relevance of the series from the maps of its winning slices (zeros elsewhere).
+
+    The map is normalized over the whole volume, its slice sums give the relevance, then it is
+    resampled to ``size`` and normalized again. Slices without a winner hold zeros at every step
+    (the maps are >= 0, so the zeros are the minimum whenever such slices exist), so only the
+    winners are resampled.
+
+    Shape:
+        maps (W, h, w) for the W ``winners``; heatmap (slices, *size) float32; relevance (slices,).
+    """
+    relevance = np.zeros(slices)
+    heatmap = np.zeros((slices, *size), dtype=np.float32)
+    if not len(winners):
+        return heatmap, relevance
+    if not everywhere:
+        # Each normalization's minimum is the zeros of the other slices.
+        maps = torch.cat([maps, maps.new_zeros((1, *maps.shape[1:]))])
+    maps = _normalize(maps)
+    resized = _normalize(_resize(maps[:, None], size)[:, 0]).clamp_(0.0, 1.0)
+    count = len(winners)
+    index = winners.cpu().numpy()
+    relevance[index] = maps[:count].sum(dim=(1, 2), dtype=torch.float64).cpu().numpy()
+    heatmap[index] = resized[:count].float().cpu().numpy()
+    return heatmap, relevance
+
+
+def _first_peak(heatmap: np.ndarray, winners: np.ndarray) -> tuple[int, int, int]:
+    """(slice, row, col) of the heatmap maximum, first in C order on ties (as ``np.argmax``).
+
+    Only winning slices can hold a non-zero value; an all-zero heatmap peaks at (0, 0, 0).
+    """
+    if not len(winners) or not heatmap[winners].max() > 0.0:
+        return (0, 0, 0)
+    part = heatmap[winners]
+    s, r, c = np.unravel_index(int(np.argmax(part)), part.shape)
+    return (int(winners[s]), int(r), int(c))
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How many slices go through the network at once.
+
+    ELNet's slices are independent until the max over slices, so a series can run in chunks of
+    slices: peak memory then depends on the chunk, not on the slice count.
+
+    Attributes:
+        budget_mb: activation memory allowed per chunk (MiB); the chunk sizes follow from it and
+            the model's width.
+        forward_slices: slices per chunk of the no-grad forward (None: from the budget).
+        grad_slices: slices per chunk of the explanation pass (None: from the budget).
+    """
+
+    budget_mb: float = DEFAULT_BUDGET_MB
+    forward_slices: int | None = None
+    grad_slices: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.budget_mb > 0:
+            raise ConfigurationError(f"budget_mb must be > 0, got {self.budget_mb}")
+        for name in ("forward_slices", "grad_slices"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigurationError(f"{name} must be >= 1 or None, got {value}")
+
+    def sizes(self, model: ELNet, dtype: torch.dtype) -> tuple[int, int]:
+        """(forward, explanation) slices per chunk for ``model`` at ``dtype``."""
+        stem: nn.Conv2d = model.stem[0]  # type: ignore[assignment]  # ELNet's stem starts with a conv
+        map_bytes = stem.out_channels * (INPUT_SIZE // 2) ** 2 * dtype.itemsize
+        budget = self.budget_mb * 2**20
+        forward = self.forward_slices or max(1, int(budget // (FORWARD_MAPS * map_bytes)))
+        grad = self.grad_slices or max(1, int(budget // (EXPLAIN_MAPS * map_bytes)))
+        return forward, grad
+
+
+class _EvalMode:
+    """Context manager: ``model`` in eval mode inside, every module's training flag restored after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self._modes: list[tuple[nn.Module, bool]] = []
+
+    def __enter__(self) -> nn.Module:
+        self._modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        for module, training in self._modes:
+            module.training = training
+
+
+def _slice_features(model: ELNet, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Per-slice features from a no-grad forward in chunks of ``chunk`` slices.
+
+    Shape:
+        x (S, 1, 256, 256) -> (S, 16k).
+    """
+    with torch.no_grad():
+        return torch.cat([model.slice_features(part) for part in x.split(chunk)])
+
+
+def pooled_features(
+    model: ELNet, x: torch.Tensor, chunking: Chunking | None = None
+) -> torch.Tensor:
+    """The pooled feature vector (max over slices) from a no-grad forward in chunks, in eval mode.
+
+    Equals ``model.features(x)`` in eval mode; peak memory is that of one chunk.
+
+    Shape:
+        x (S, 1, 256, 256) -> (16k,).
+    """
+    _check_input(model, x)
+    forward, _ = (chunking or Chunking()).sizes(model, x.dtype)
+    with _EvalMode(model):
+        return _slice_features(model, x, forward).amax(dim=0)
+
+
+def winner_weights(features: torch.Tensor, score_weights: torch.Tensor) -> torch.Tensor:
+    """Gradient of the score with respect to each slice's features through the max over slices.
+
+    The max over slices passes the gradient only to the slices that hold a channel's maximum,
+    split equally between ties (as ``torch.amax``'s backward does). Channels whose maximum is 0
+    are left out: their value is 0 only when every ReLU output under it is 0, so no gradient
+    would flow back through them anyway.
+
+    Args:
+        features: per-slice features (S, C).
+        score_weights: d score / d pooled feature, (C,).
+
+    Returns:
+        (S, C): zero rows for the slices that hold no maximum.
+    """
+    maximum = features.amax(dim=0)
+    holds = (features == maximum) & (maximum > 0)
+    ties = holds.sum(dim=0).clamp_min(1)
+    return holds * (score_weights / ties)
+
+
+class _TermMaps:
+    """Running FullGrad terms of the winning slices, chunk by chunk.
+
+    For each term (input, then every norm layer's bias) it keeps the channel sum of ``|t * grad_t|``
+    per winning slice, the term's min and max so far and its channel count; and the sum of all
+    contributions (for the completeness check).
+    """
+
+    def __init__(self) -> None:
+        self.channel_sums: list[list[torch.Tensor]] = []
+        self.lows: list[float] = []
+        self.highs: list[float] = []
+        self.channels: list[int] = []
+        self.total = 0.0
+
+    def add(self, contributions: tuple[torch.Tensor, ...]) -> None:
+        """Record one chunk's contributions (input term first, then the norm layers in order)."""
+        if not self.channel_sums:
+            self.channel_sums = [[] for _ in contributions]
+            self.lows = [float("inf")] * len(contributions)
+            self.highs = [float("-inf")] * len(contributions)
+            self.channels = [c.shape[1] for c in contributions]
+        for i, contribution in enumerate(contributions):
+            self.total += float(contribution.sum())
+            channel_sum, low, high = _magnitude_stats(contribution)
+            self.channel_sums[i].append(channel_sum)
+            self.lows[i] = min(self.lows[i], low)
+            self.highs[i] = max(self.highs[i], high)
+
+    def maps(self, all_slices: bool, size: tuple[int, int]) -> torch.Tensor:
+        """The summed, term-wise normalized map of the winning slices at ``size``.
+
+        Args:
+            all_slices: every slice of the series is a winner; otherwise the others' contributions
+                are zeros, which count in every term's min and max.
+
+        Shape:
+            (W, 1, *size) for W winning slices.
+        """
+        terms = []
+        for sums, low, high, channels in zip(
+            self.channel_sums, self.lows, self.highs, self.channels, strict=True
+        ):
+            if not all_slices:
+                low, high = min(low, 0.0), max(high, 0.0)
+            terms.append(_normalized_channel_sum(torch.cat(sums), channels, low, high))
+        return _add_by_size(terms, size)
+
+
+def _explain_winners(
+    model: ELNet, x: torch.Tensor, weights: torch.Tensor, winners: torch.Tensor, chunk: int
+) -> _TermMaps:
+    """FullGrad terms of the winning slices, a chunk at a time (forward + backward per chunk).
+
+    Args:
+        weights: d score / d slice features (S, C) (see :func:`winner_weights`).
+        winners: indices of the slices with a non-zero row of ``weights``, increasing.
+    """
+    terms = _TermMaps()
+    if not len(winners):
+        return terms
+    with torch.inference_mode(False), torch.enable_grad(), FullGradHooks(model) as hooks:
+        for index in winners.split(chunk):
+            leaf = x[index].detach().clone().requires_grad_(True)
+            hooks.biases.clear()
+            features = model.slice_features(leaf)
+            biases = tuple(hooks.biases)
+            grads = torch.autograd.grad(features, (leaf, *biases), weights[index])
+            pairs = zip((leaf, *biases), grads, strict=True)
+            terms.add(tuple(t.detach() * g for t, g in pairs))
+            del features, biases, grads, pairs
+    return terms
+
+
 def explain(
-    model: ELNet, x: torch.Tensor, output_size: tuple[int, int] | None = None
+    model: ELNet,
+    x: torch.Tensor,
+    output_size: tuple[int, int] | None = None,
+    chunking: Chunking | None = None,
 ) -> Explanation:
     """FullGrad explanation of ``model``'s decision on the series ``x``.
+
+    A no-grad forward in chunks of slices gives every slice's features, the pooled vector and the
+    logits; then forward and backward run (in chunks) only through the slices that hold the
+    maximum of some feature, since the max over slices passes no gradient to the others (their
+    contributions are zeros). The maps, volume normalization and completeness residual are those
+    of one full pass through every slice (same values).
 
     Args:
         model: the network, on any device; its training flag and parameters are left as they were.
         x: the preprocessed series, on the model's device and of its dtype.
         output_size: (H, W) of the heatmap, the series' own in-plane size; the input size if None.
+        chunking: slices per chunk (default: from a memory budget of DEFAULT_BUDGET_MB).
 
     Returns:
-        The score, probability, volume-normalized heatmap, slice relevance and completeness check.
+        The score, probability, volume-normalized heatmap, slice relevance, completeness check and
+        the pooled feature vector.
 
     Shape:
-        x: (S, 1, 256, 256); heatmap (S, *output_size).
+        x: (S, 1, 256, 256); heatmap (S, *output_size); features (16k,).
 
     Raises:
         ConfigurationError: if ``x`` has the wrong shape, dtype or device, or ``output_size``
             is not two positive integers.
     """
     size = None if output_size is None else _check_output_size(output_size)
-    terms = fullgrad_terms(model, x)
-    if size is None:
-        size = (terms.x.shape[-2], terms.x.shape[-1])
+    _check_input(model, x)
+    forward_chunk, grad_chunk = (chunking or Chunking()).sizes(model, x.dtype)
+    input_size = (x.shape[-2], x.shape[-1])
+    size = size or input_size
+    with _EvalMode(model):
+        slice_features = _slice_features(model, x, forward_chunk)
+        with torch.no_grad():
+            pooled = slice_features.amax(dim=0)
+            logits = model.classifier(model.dropout(pooled)).detach()  # ELNet.head
+        classifier = model.classifier
+        score_weights = (classifier.weight[1] - classifier.weight[0]).detach()
+        weights = winner_weights(slice_features, score_weights)
+        winners = weights.any(dim=1).nonzero()[:, 0]
+        del slice_features
+        terms = _explain_winners(model, x, weights, winners, grad_chunk)
+    classifier_bias = float((classifier.bias[1] - classifier.bias[0]).detach())
+    score = float(logits[1] - logits[0])
     with torch.no_grad():
-        volume = saliency(terms)
-        relevance = volume.sum(dim=(1, 2), dtype=torch.float64).cpu().numpy()
-        heatmap = _normalize(_resize(volume[:, None], size)[:, 0]).clamp_(0.0, 1.0)
-        heatmap_np = heatmap.float().cpu().numpy()
-        logits = terms.logits.double()
-        probability = float(torch.softmax(logits, dim=0)[1])
-    peak = np.unravel_index(int(np.argmax(heatmap_np)), heatmap_np.shape)
+        everywhere = len(winners) == x.shape[0]
+        maps = terms.maps(everywhere, input_size)[:, 0] if len(winners) else x.new_zeros(0)
+        heatmap, relevance = _volume_maps(maps, winners, x.shape[0], size, everywhere)
+        logits64 = logits.double()
+        probability = float(torch.softmax(logits64, dim=0)[1])
+    peak = _first_peak(heatmap, winners.cpu().numpy())
     return Explanation(
-        score=terms.score,
+        score=score,
         probability=probability,
-        logits=(float(logits[0]), float(logits[1])),
-        heatmap=heatmap_np,
+        logits=(float(logits64[0]), float(logits64[1])),
+        heatmap=heatmap,
         relevance=relevance,
         top_slice=int(np.argmax(relevance)),
-        peak=(int(peak[0]), int(peak[1]), int(peak[2])),
-        completeness_residual=terms.completeness_residual(),
+        peak=peak,
+        completeness_residual=abs(terms.total + classifier_bias - score) / max(1.0, abs(score)),
+        features=pooled,
     )

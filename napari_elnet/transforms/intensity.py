@@ -107,17 +107,44 @@ def standardize(volume: np.ndarray, landmarks: Landmarks | None = None) -> np.nd
     """
     landmarks = landmarks or FALLBACK_LANDMARKS
     volume = np.asarray(volume, dtype=np.float32)
-    source = volume_landmarks(volume, landmarks.percentiles)
+    return map_to_standard(volume, volume_landmarks(volume, landmarks.percentiles), landmarks)
+
+
+def map_to_standard(volume: np.ndarray, source: np.ndarray, landmarks: Landmarks) -> np.ndarray:
+    """:func:`standardize` with the volume's own landmarks already known.
+
+    Several models reading one series share its landmarks (the same percentiles): each then pays
+    only for this mapping, one ``np.interp`` pass whose end knots extend the end segments to the
+    volume's minimum and maximum (linear extrapolation, same values as clamping then extending).
+
+    Args:
+        volume: float32 intensities, any shape.
+        source: ``volume_landmarks(volume, landmarks.percentiles)``.
+        landmarks: The model's landmarks (their standard-scale values are the targets).
+
+    Returns:
+        float32 array of the same shape; all zeros for a constant volume.
+    """
     target = np.asarray(landmarks.standard, dtype=np.float64)
+    source = np.asarray(source, dtype=np.float64)
+    if source.shape != target.shape:
+        raise ConfigurationError(
+            f"{source.size} source landmarks for {target.size} standard values"
+        )
     if source[-1] <= source[0]:
-        return np.zeros_like(volume)
+        return np.zeros_like(volume, dtype=np.float32)
     # Strictly increasing source landmarks (ties happen in quantized or sparse histograms).
     source = np.maximum.accumulate(
         source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
     )
-    out = np.interp(volume, source, target)
     low_slope = (target[1] - target[0]) / (source[1] - source[0])
     high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
-    out = np.where(volume < source[0], target[0] + (volume - source[0]) * low_slope, out)
-    out = np.where(volume > source[-1], target[-1] + (volume - source[-1]) * high_slope, out)
-    return out.astype(np.float32)
+    lowest, highest = float(volume.min()), float(volume.max())
+    knots, values = [source], [target]
+    if lowest < source[0]:
+        knots.insert(0, np.array([lowest]))
+        values.insert(0, np.array([target[0] + (lowest - source[0]) * low_slope]))
+    if highest > source[-1]:
+        knots.append(np.array([highest]))
+        values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
+    return np.interp(volume, np.concatenate(knots), np.concatenate(values)).astype(np.float32)

@@ -3,13 +3,20 @@ brightest voxels, standardize."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.nn.elnet import INPUT_SIZE
-from napari_elnet.transforms.intensity import Landmarks, standardize
+from napari_elnet.transforms.intensity import (
+    FALLBACK_LANDMARKS,
+    Landmarks,
+    map_to_standard,
+    volume_landmarks,
+)
 
 BRIGHT_PERCENTILE = 99.5
 """Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""
@@ -48,15 +55,83 @@ def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np
 
 
 def _percentile(volume: np.ndarray, percentile: float) -> float:
-    """``np.percentile`` (linear) from one partition: 2 ms instead of 20 ms for 32 x 256 x 256."""
+    """``np.percentile`` (linear) from partitions of only the voxels near the percentile.
+
+    For a high percentile a strided sample gives a threshold safely below it; only the voxels at
+    or above the threshold are partitioned (exact: the rank is checked, with a full partition as
+    the fallback). 4 ms instead of 18 ms for 32 x 256 x 256.
+    """
     flat = volume.reshape(-1)
     position = percentile / 100.0 * (flat.size - 1)
     k = int(position)
-    parted = np.partition(flat, k)
-    low = float(parted[k])
-    if k + 1 >= flat.size:
+    candidates, below = _at_or_above_rank(flat, k)
+    local = k - below
+    parted = np.partition(candidates, local)
+    low = float(parted[local])
+    if local + 1 >= parted.size:
         return low
-    return low + (float(parted[k + 1 :].min()) - low) * (position - k)
+    return low + (float(parted[local + 1 :].min()) - low) * (position - k)
+
+
+_SAMPLE = 1 << 16
+"""Voxels in the sample that sets the partition threshold of ``_percentile``."""
+
+
+def _at_or_above_rank(flat: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """The values that include every value of ascending rank >= ``k``, and how many are left out.
+
+    Returns ``(values, below)`` where the ``below`` left-out values are all smaller than every
+    value kept, and ``below <= k``.
+    """
+    step = max(1, flat.size // _SAMPLE)
+    if step > 1 and (flat.size - k) * 8 < flat.size:
+        sample = flat[::step]
+        rank = int(sample.size * k / flat.size) - int(4 * sample.size**0.5) - 8
+        if rank > 0:
+            threshold = np.partition(sample, rank)[rank]
+            kept = flat[flat >= threshold]
+            below = flat.size - kept.size
+            if below <= k:
+                return kept, below
+    return flat, 0
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSeries:
+    """A series resized to 256 x 256 and clipped once, shared by every model that reads it.
+
+    Attributes:
+        clipped: (S, 256, 256) float32, the resized series with its brightest voxels clipped.
+    """
+
+    clipped: np.ndarray
+    _landmarks: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def source_landmarks(self, percentiles: tuple[float, ...]) -> np.ndarray:
+        """The series' foreground intensities at ``percentiles`` (computed once per set)."""
+        key = tuple(float(p) for p in percentiles)
+        if key not in self._landmarks:
+            self._landmarks[key] = volume_landmarks(self.clipped, key)
+        return self._landmarks[key]
+
+    def network_input(self, landmarks: Landmarks | None = None) -> torch.Tensor:
+        """ELNet input for a model with ``landmarks`` (None: the per-volume fallback).
+
+        Returns:
+            (S, 1, 256, 256) float32 tensor on the CPU.
+        """
+        landmarks = landmarks or FALLBACK_LANDMARKS
+        source = self.source_landmarks(landmarks.percentiles)
+        return torch.from_numpy(map_to_standard(self.clipped, source, landmarks))[:, None]
+
+
+def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
+    """Resize every slice to 256 x 256 and clip the brightest voxels: the model-independent part.
+
+    Shape:
+        volume (S, H, W), any scale.
+    """
+    return PreparedSeries(clip_bright(resize_slices(volume).numpy()))
 
 
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:
@@ -69,6 +144,4 @@ def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> to
     Returns:
         (S, 1, 256, 256) float32 tensor on the CPU.
     """
-    clipped = clip_bright(resize_slices(volume).numpy())
-    standardized = standardize(clipped, landmarks)
-    return torch.from_numpy(standardized)[:, None]
+    return prepare_series(volume).network_input(landmarks)

@@ -11,12 +11,15 @@ from torch import nn
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.inference.fullgrad import (
+    Chunking,
     Explanation,
     FullGradHooks,
     explain,
     frozen_statistics,
     fullgrad_terms,
+    pooled_features,
     saliency,
+    winner_weights,
 )
 from napari_elnet.nn.elnet import ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
@@ -326,3 +329,107 @@ def test_known_answer_bright_square(norm: str, winner: int) -> None:
     s, r, c = resized.peak
     assert s == winner
     assert 1.25 * top <= r < 1.25 * (top + side) and 0.75 * left <= c < 0.75 * (left + side)
+
+
+# --- winning slices, chunks -------------------------------------------------------------------
+
+SMALL_CHUNKS = Chunking(forward_slices=5, grad_slices=3)
+
+
+def _full_pass(model: ELNet, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, float]:
+    """Map, relevance and completeness residual of one pass through every slice (the reference)."""
+    terms = fullgrad_terms(model, x)
+    volume = saliency(terms)
+    return volume, volume.sum(dim=(1, 2)).numpy(), terms.completeness_residual()
+
+
+@pytest.mark.parametrize(
+    ("norm", "slices"),
+    [("layer", 1), ("layer", 3), ("layer", 64), ("contrast", 1), ("contrast", 2), ("contrast", 33)],
+)
+def test_winning_slices_equal_the_full_pass(norm: str, slices: int) -> None:
+    model = _perturbed_model(norm, slices)
+    x = _series(slices, slices)
+    volume, relevance, residual = _full_pass(model, x)
+    result = explain(model, x, chunking=SMALL_CHUNKS)
+    np.testing.assert_allclose(result.heatmap, volume.float().numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result.relevance, relevance, rtol=0, atol=1e-6)
+    assert result.completeness_residual == pytest.approx(residual, abs=1e-6)
+    assert result.completeness_residual < 1e-10
+    assert result.top_slice == int(np.argmax(relevance))
+    if slices > 16:  # k = 1 has 16 features: most slices hold no maximum and get zeros
+        assert (result.relevance == 0).sum() >= slices - 16
+        assert (result.heatmap.reshape(slices, -1).max(axis=1) == 0).sum() >= slices - 16
+
+
+def test_tied_slices_share_the_gradient() -> None:
+    model = _perturbed_model("layer", 11)
+    x = _series(4, 11)
+    x[2] = x[0]  # two identical slices tie for every feature they hold
+    _volume, relevance, residual = _full_pass(model, x)
+    result = explain(model, x, chunking=SMALL_CHUNKS)
+    np.testing.assert_allclose(result.relevance, relevance, rtol=0, atol=1e-6)
+    assert result.relevance[0] == pytest.approx(result.relevance[2], rel=1e-9)
+    assert result.completeness_residual == pytest.approx(residual, abs=1e-6)
+
+
+def test_single_slice_float32_and_output_size() -> None:
+    model = _perturbed_model("contrast", 1, torch.float32)
+    result = explain(model, _series(1, 1, torch.float32), output_size=(300, 200))
+    assert result.heatmap.shape == (1, 300, 200)
+    assert result.relevance.shape == (1,)
+    assert result.top_slice == 0
+    assert result.completeness_residual < 1e-4
+
+
+def test_winner_weights_split_ties_like_amax() -> None:
+    features = torch.tensor(
+        [[1.0, 0.0, 2.0], [3.0, 0.0, 2.0], [0.5, 0.0, 1.0]], dtype=torch.float64, requires_grad=True
+    )
+    score_weights = torch.tensor([2.0, -1.0, 4.0], dtype=torch.float64)
+    (expected,) = torch.autograd.grad(features.amax(dim=0) @ score_weights, features)
+    got = winner_weights(features.detach(), score_weights)
+    # Channel 1 is 0 everywhere: amax splits its weight, the winners skip it (no gradient flows).
+    expected[:, 1] = 0.0
+    torch.testing.assert_close(got, expected)
+    assert got.any(dim=1).tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("norm", ["layer", "contrast"])
+def test_pooled_features_and_explanation_features(norm: str) -> None:
+    model = _perturbed_model(norm, 8).train()
+    x = _series(7, 8)
+    pooled = pooled_features(model, x, Chunking(forward_slices=2))
+    assert model.training  # mode restored
+    model.eval()
+    with torch.no_grad():
+        expected = torch.amax(model.slice_features(x), dim=0)
+        logits = model(x)
+    torch.testing.assert_close(pooled, expected, rtol=0, atol=1e-12)
+    result = explain(model, x, chunking=SMALL_CHUNKS)
+    assert result.features is not None
+    torch.testing.assert_close(result.features, expected, rtol=0, atol=1e-12)
+    assert result.score == pytest.approx(float(logits[1] - logits[0]), abs=1e-12)
+
+
+def test_chunk_sizes_from_the_budget() -> None:
+    model = ELNet(k=4)
+    forward, grad = Chunking(budget_mb=64).sizes(model, torch.float32)
+    assert forward > grad >= 1
+    assert Chunking(budget_mb=128).sizes(model, torch.float32) >= (2 * forward - 1, 2 * grad - 1)
+    assert Chunking(budget_mb=64).sizes(model, torch.float64) < (forward, grad)
+    assert Chunking(forward_slices=3, grad_slices=2).sizes(model, torch.float32) == (3, 2)
+    assert Chunking(budget_mb=0.001).sizes(model, torch.float32) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget_mb": 0}, "budget_mb must be > 0, got 0"),
+        ({"forward_slices": 0}, "forward_slices must be >= 1 or None, got 0"),
+        ({"grad_slices": -2}, "grad_slices must be >= 1 or None, got -2"),
+    ],
+)
+def test_chunking_rejects_bad_values(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Chunking(**kwargs)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from napari_elnet.transforms.intensity import (
     FALLBACK_LANDMARKS,
     Landmarks,
     fit_landmarks,
+    map_to_standard,
     standardize,
     volume_landmarks,
 )
@@ -94,3 +95,39 @@ def test_invalid_landmarks_are_rejected(percentiles, standard, message) -> None:
 def test_fit_without_usable_volume_is_an_error() -> None:
     with pytest.raises(ConfigurationError, match="non-constant"):
         fit_landmarks([np.zeros((2, 4, 4))])
+
+
+def _reference_standardize(volume: np.ndarray, landmarks: Landmarks) -> np.ndarray:
+    """The former implementation: np.interp inside the landmarks, two np.where for the ends."""
+    volume = np.asarray(volume, dtype=np.float32)
+    source = volume_landmarks(volume, landmarks.percentiles)
+    target = np.asarray(landmarks.standard, dtype=np.float64)
+    if source[-1] <= source[0]:
+        return np.zeros_like(volume)
+    source = np.maximum.accumulate(
+        source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
+    )
+    out = np.interp(volume, source, target)
+    low_slope = (target[1] - target[0]) / (source[1] - source[0])
+    high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
+    out = np.where(volume < source[0], target[0] + (volume - source[0]) * low_slope, out)
+    out = np.where(volume > source[-1], target[-1] + (volume - source[-1]) * high_slope, out)
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_one_interp_pass_gives_the_former_values(seed: int, fallback: bool) -> None:
+    rng = np.random.default_rng(seed)
+    volume = _volume(rng, 1.0 + seed, 5.0 * seed)
+    volume[0, 0, :4] = [-50.0, 1e4, 0.5, 7e3]  # far below and above the end landmarks
+    landmarks = FALLBACK_LANDMARKS if fallback else fit_landmarks([_volume(rng, 1.0, 0.0)])
+    expected = _reference_standardize(volume, landmarks)
+    got = standardize(volume, landmarks)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_map_to_standard_checks_the_landmark_count() -> None:
+    with pytest.raises(ConfigurationError, match="2 source landmarks for 11 standard values"):
+        map_to_standard(np.zeros(3, np.float32), np.array([0.0, 1.0]), Landmarks())

@@ -10,7 +10,9 @@ from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.transforms.intensity import fit_landmarks, standardize
 from napari_elnet.transforms.preprocess import (
     BRIGHT_PERCENTILE,
+    _percentile,
     clip_bright,
+    prepare_series,
     prepare_volume,
     resize_slices,
 )
@@ -64,3 +66,44 @@ def test_clip_bright_matches_the_mrnet_rule() -> None:
     clipped = clip_bright(volume)
     assert clipped.max() == pytest.approx(np.percentile(volume, BRIGHT_PERCENTILE), rel=1e-6)
     assert (clipped == volume)[volume <= clipped.max()].all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "percentile", "integers"),
+    [
+        ((40, 256, 256), 99.5, False),
+        ((40, 256, 256), 99.5, True),  # many ties
+        ((3, 64, 64), 99.9, False),
+        ((2, 256, 256), 50.0, False),  # not a tail: the full partition
+        ((1, 7, 5), 99.5, False),
+    ],
+)
+def test_percentile_from_the_tail_is_numpys(
+    shape: tuple[int, int, int], percentile: float, integers: bool
+) -> None:
+    rng = np.random.default_rng(3)
+    volume = rng.gamma(2.0, 100.0, size=shape).astype(np.float32)
+    if integers:
+        volume = np.round(volume / 50.0).astype(np.float32)
+    expected = np.percentile(volume.astype(np.float64), percentile)
+    assert _percentile(volume, percentile) == pytest.approx(expected, rel=1e-6)
+
+
+def test_constant_volume_percentile() -> None:
+    assert _percentile(np.full((4, 300, 300), 7.0, np.float32), 99.5) == 7.0
+
+
+def test_prepared_series_is_shared_by_models_and_equals_prepare_volume() -> None:
+    rng = np.random.default_rng(5)
+    volume = (rng.random((6, 300, 200), dtype=np.float32) * 1000) ** 1.5
+    first = fit_landmarks([clip_bright(resize_slices(volume).numpy())])
+    second = fit_landmarks([clip_bright(resize_slices(volume * 0.5 + 3).numpy())])
+    prepared = prepare_series(volume)
+    assert prepared.clipped.shape == (6, 256, 256)
+    np.testing.assert_array_equal(prepared.clipped, clip_bright(resize_slices(volume).numpy()))
+    for landmarks in (first, second, None):
+        torch.testing.assert_close(
+            prepared.network_input(landmarks), prepare_volume(volume, landmarks), rtol=0, atol=0
+        )
+    # Both models use the default percentiles: the series' landmarks were computed once.
+    assert len(prepared._landmarks) == 2  # the defaults and the fallback's 1st/99th
