@@ -17,6 +17,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_elnet.common.errors import NoUsableSeriesError
 from napari_elnet.common.series import Series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
@@ -101,6 +102,7 @@ def triage_study(
 
     Raises:
         ConfigurationError: The report exists but is not a worklist report, or no models.
+        NoUsableSeriesError: The study's folder holds no DICOM file.
     """
     captured = _Captured()
 
@@ -121,7 +123,7 @@ def triage_study(
     if report.skipped:
         return Outcome(study_uid, None)
     if result is None:  # the folder held no readable DICOM: report it like the worklist does
-        raise RuntimeError(f"study {study_id}: no DICOM files found in the store")
+        raise NoUsableSeriesError(f"study {study_id}: no DICOM files found in the store")
     if on_event is not None:
         on_event(NodeEvent("triaged", study_uid, study_id, result=result))
     if not config.dicom_results or not captured.results:
@@ -147,7 +149,7 @@ def triage_study(
 def _write_results(
     store: Store, study_uid: str, captured: _Captured, models: Sequence[LoadedModel]
 ) -> list[Path]:
-    """The DICOM results of one study in ``STORE/.results/<study>/`` (replacing older ones)."""
+    """The DICOM results of one study in ``STORE/.results/<study>/`` (only these are sent)."""
     from napari_elnet.dicom.results import write_dicom_results
 
     out_dir = store.results_dir(study_uid)
