@@ -44,3 +44,17 @@ def test_real_knee_layer(knee_dir: Path) -> None:
     low, high = kwargs["contrast_limits"]
     assert high > low
     assert len(kwargs["metadata"]["napari_elnet"]["files"]) == 20
+
+
+def test_phantom_study_layers(phantom_dir: Path) -> None:
+    """The generated phantom knee written as DICOM (a clean clone's version of the test above)."""
+    layers = read_study_layers(str(phantom_dir))
+    entries = [kwargs["metadata"]["napari_elnet"] for _, kwargs, _ in layers]
+    assert sorted(entry["plane"] for entry in entries) == ["axial", "coronal", "sagittal"]
+    for (data, kwargs, kind), entry in zip(layers, entries, strict=True):
+        assert kind == "image" and data.shape == (16, 128, 128)
+        assert all(s > 0 for s in kwargs["scale"])
+        low, high = kwargs["contrast_limits"]
+        assert high > low
+        assert len(entry["files"]) == 16
+        assert all(phantom_dir in Path(f).parents for f in entry["files"])
