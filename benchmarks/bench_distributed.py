@@ -9,19 +9,28 @@ Sub-commands (each prints measured numbers; nothing is asserted):
     stopped (existing volumes are kept). The label files are rewritten for what exists.
     About 2 s of CPU per study (the phantom builds all three planes).
 
-``train DATA --mode memory|stream [--train N] [--valid N] [--k 4] [--cache DIR]``
-    One epoch of ``train_steps`` (the paper's recipe: oversampling, augmentation) on the first N
-    training and validation cases, in a child process of its own; prints its peak resident memory
-    (the process and its DataLoader workers, sampled every 50 ms) and training volumes/s.
+``expand POOL OUT [--train 1130] [--valid 120]``
+    An MRNet-size set from a smaller pool: case i is a hard link to pool volume i mod P (for memory
+    and throughput every case is read, prepared and cached on its own; only the pixels repeat).
 
-``triage [--studies 24] [--workers 1 2]``
-    Dask triage of phantom DICOM studies on a local cluster of 1 and 2 workers: studies/min.
+``train DATA --mode memory|stream [--train N] [--valid N] [--k 4] [--max-steps S] [--cache DIR]``
+    One epoch of ``train_steps`` (the paper's recipe: oversampling, augmentation, dropout) on the
+    first N training and validation cases, in a child process of its own (stopped after S training
+    steps when given); prints its peak resident memory (RSS of the process, and PSS of it and its
+    DataLoader workers, sampled every 50 ms), preparation time and training volumes/s.
+
+``triage [--studies 16] [--workers 1 2]``
+    Synthetic 3-plane DICOM studies triaged by the default models in one process and on Dask local
+    clusters of 1 and 2 workers: studies/min (with and without the cluster's start-up).
 
 Usage (the figures in docs/performance.md)::
 
-    nice -n 10 python benchmarks/bench_distributed.py data /tmp/x_mrnet_size > /tmp/x_data.log 2>&1
-    python benchmarks/bench_distributed.py train /tmp/x_mrnet_size --mode stream
-    python benchmarks/bench_distributed.py train /tmp/x_mrnet_size --mode memory --train 200
+    nice -n 10 python benchmarks/bench_distributed.py data /tmp/x_mrnet_size
+    python benchmarks/bench_distributed.py expand /tmp/x_mrnet_size /tmp/x_mrnet_full
+    python benchmarks/bench_distributed.py train /tmp/x_mrnet_full --mode memory --train 160 \\
+        --valid 20 --max-steps 40
+    python benchmarks/bench_distributed.py train /tmp/x_mrnet_full --mode stream --train 160 \\
+        --valid 20 --max-steps 40 --cache /tmp/x_cache_bench
     python benchmarks/bench_distributed.py triage
 """
 
@@ -232,6 +241,50 @@ def train_child(settings: dict[str, object]) -> None:
     )
 
 
+def cmd_triage(args: argparse.Namespace) -> None:
+    """Studies/min of one process and of Dask local clusters with 1 and 2 workers (same studies)."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_worklist import write_synthetic_study
+
+    from napari_elnet.common.steps import run_to_end
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
+    from napari_elnet.worklist.dask_triage import dask_worklist_steps
+
+    with tempfile.TemporaryDirectory(prefix="x-bench-dask-") as tmp:
+        root = Path(tmp) / "archive"
+        for index in range(args.studies):
+            write_synthetic_study(root, index, args.slices, args.size)
+        discovery = discover_studies(root)
+        print(
+            f"{len(discovery.studies)} synthetic DICOM studies, 3 planes x {args.slices} slices of "
+            f"{args.size}x{args.size}; default models: "
+            f"{', '.join(m.info.task for m in load_default_models())}"
+        )
+        started = time.perf_counter()
+        run_worklist(discovery, load_default_models(), WorklistConfig(device="cpu"))
+        seconds = time.perf_counter() - started
+        print(f"one process (run_worklist): {60 * args.studies / seconds:.1f} studies/min")
+        for workers in args.workers:
+            finished: list[float] = []
+
+            def record(progress, finished=finished) -> None:  # type: ignore[no-untyped-def]
+                if progress.stage == "study":
+                    finished.append(time.perf_counter())
+
+            config = WorklistConfig(device="cpu")
+            started = time.perf_counter()
+            run_to_end(dask_worklist_steps(discovery, f"local:{workers}", (), config), record)
+            total = time.perf_counter() - started
+            steady = (len(finished) - 1) / (finished[-1] - finished[0]) * 60
+            print(
+                f"dask local:{workers}: {60 * args.studies / total:.1f} studies/min with cluster "
+                f"start-up ({total:.1f} s), {steady:.1f} studies/min between first and last result"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--cache", default="", help="cache folder (default: a new one in /tmp)")
     train.add_argument("--out", default="/tmp/x_bench_model.pt")
     train.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: epoch)")
+    triage = sub.add_parser("triage", help="Dask triage studies/min with 1 and 2 workers")
+    triage.add_argument("--studies", type=int, default=16)
+    triage.add_argument("--slices", type=int, default=32)
+    triage.add_argument("--size", type=int, default=256)
+    triage.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     child = sub.add_parser("train-child")
     child.add_argument("settings")
     args = parser.parse_args(argv)
@@ -264,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd_expand(args)
     elif args.command == "train":
         cmd_train(args)
+    elif args.command == "triage":
+        cmd_triage(args)
     elif args.command == "train-child":
         import json
 
