@@ -56,12 +56,17 @@ if TYPE_CHECKING:
     from napari_elnet.training.loop import TrainProgress
     from napari_elnet.training.session import TrainingOutcome
 
-MRNET_TASKS = ("acl", "meniscus", "abnormal")
 METRIC_COLUMNS = ("epoch", "acc.", "sens.", "spec.", "AUC", "MCC")
-METRIC_NAMES = ("best epoch", "accuracy", "sensitivity", "specificity", "ROC-AUC", "MCC")
-METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
+"""Short headers of the best epoch and training.metrics.METRIC_NAMES (full names in tooltips)."""
 STATUS_INTERVAL = 0.1
 """Seconds between status line refreshes (the last step of a phase is always shown)."""
+
+
+def _table_tasks() -> tuple[str, ...]:
+    """The tasks of the task table (imported here: napari loads this module at start-up)."""
+    from napari_elnet.models.tasks import TASKS
+
+    return TASKS
 
 
 def _number(value: float | None) -> str:
@@ -92,7 +97,7 @@ class TrainingWidget(QWidget):
         self.workdir = Path(tempfile.mkdtemp(prefix="napari-elnet-training-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         self._build()
-        self._fill_tasks(MRNET_TASKS)
+        self._fill_tasks(_table_tasks())
         self._set_result_controls_enabled(False)
 
     # ----------------------------------------------------------------- layout
@@ -208,7 +213,9 @@ class TrainingWidget(QWidget):
         layout = QVBoxLayout(box)
         self.metrics_table = RowsTable(METRIC_COLUMNS, 1)
         self.metrics_table.setRowCount(1)
-        for col, name in enumerate(METRIC_NAMES):
+        from napari_elnet.training.metrics import METRIC_HEADERS
+
+        for col, name in enumerate(("best epoch", *METRIC_HEADERS)):
             self.metrics_table.horizontalHeaderItem(col).setToolTip(name)
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -260,7 +267,7 @@ class TrainingWidget(QWidget):
             f"labels: {', '.join(tasks) or 'none'}"
         )
         self.valid_split_check.setEnabled(self.layout_name == "mrnet")
-        self._fill_tasks(tasks or MRNET_TASKS)
+        self._fill_tasks(tasks or _table_tasks())
         self._update_fraction_enabled()
         return True
 
@@ -469,9 +476,11 @@ class TrainingWidget(QWidget):
         self.trainingFinished.emit(outcome)
 
     def _fill_metrics(self, outcome: TrainingOutcome) -> None:
+        from napari_elnet.training.metrics import METRIC_NAMES
+
         cells = [str(outcome.best_epoch) if outcome.best_epoch else "-"]
         cells += [
-            _number(outcome.metrics.get(key)) if outcome.metrics else "-" for key in METRIC_KEYS
+            _number(outcome.metrics.get(key)) if outcome.metrics else "-" for key in METRIC_NAMES
         ]
         for col, text in enumerate(cells):
             self.metrics_table.setItem(0, col, QTableWidgetItem(text))

@@ -92,9 +92,8 @@ def open_study_run(
 
 
 def most_suspicious(results: Sequence[TaskResult]) -> int:
-    """Index of the task that weighs most in the study's suspicion score (first on ties)."""
-    from napari_elnet.worklist import SuspicionConfig, calibrated
+    """Index of the task that sets the study's suspicion score (the core's rule; 0 when none)."""
+    from napari_elnet.worklist.suspicion import most_suspicious as core_rule
 
-    weights = SuspicionConfig()
-    scores = [weights.weight(r.task) * calibrated(r.probability, r.threshold) for r in results]
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+    best = core_rule(results)
+    return 0 if best is None else best
