@@ -91,13 +91,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     record = {"path": str(Path(args.path).resolve()), "results": [r.summary() for r in results]}
     write_json(record, args.json, [args.path])
     if args.heatmaps:
-        import numpy as np
+        from napari_elnet.inference.export import write_heatmaps
 
-        folder = ensure_outside_inputs(args.heatmaps, [args.path])
-        folder.mkdir(parents=True, exist_ok=True)
-        for result in results:
-            if result.heatmap is not None:
-                np.save(folder / f"{result.task}_heatmap.npy", result.heatmap)
+        write_heatmaps(args.heatmaps, results, [args.path])
     if args.dicom_out:
         from napari_elnet.dicom.results import write_dicom_results
 

@@ -73,6 +73,22 @@ def export_results(
         writer.writeheader()
         for result, record in zip(results, records, strict=True):
             writer.writerow(record | csv_applicability(result))
+    return written + write_heatmaps(target, results)
+
+
+def write_heatmaps(
+    folder: str | os.PathLike,
+    results: Sequence[TaskResult],
+    inputs: Iterable[str | os.PathLike] = (),
+) -> list[Path]:
+    """Write each result's heatmap, shape (S, H, W) float32, as ``<task>_heatmap.npy`` in ``folder``.
+
+    A model that did not run (no heatmap) has no file. ``folder`` is created if needed and refused
+    if it lies inside one of ``inputs``. Returns the paths written.
+    """
+    target = ensure_outside_inputs(folder, inputs)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
     for result in results:
         if result.heatmap is None:
             continue
