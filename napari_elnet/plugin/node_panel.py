@@ -359,12 +359,19 @@ class NodePanel(QGroupBox):
         uids = [self.found[r].study_uid for r in rows]
         if not uids or not self.worklist.models:
             return
-        config, pipeline = self._configs()
+        from napari_elnet.common.errors import ElnetError
+
         node = self.node
-        store = node.store if node is not None else Store(config.store)
+        try:
+            config, pipeline = self._configs()
+            peer = Peer.parse(self.remote_edit.text())
+            store = node.store if node is not None else Store(config.store)
+        except (ElnetError, OSError) as exc:  # a typo in the form: say so, nothing starts
+            self.remote_status.setText(f"cannot retrieve: {exc}")
+            return
         worker = create_worker(
-            retrieve_run, Peer.parse(self.remote_edit.text()), uids, config, store, node,
-            list(self.worklist.models), pipeline, _start_thread=False,
+            retrieve_run, peer, uids, config, store, node, list(self.worklist.models), pipeline,
+            _start_thread=False,
         )  # fmt: skip
         worker.yielded.connect(self._on_retrieved_event)
         worker.errored.connect(partial(self._on_remote_error, "retrieve"))

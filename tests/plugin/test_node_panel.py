@@ -162,6 +162,12 @@ def test_search_and_retrieve_from_a_pacs(
         assert not panel.retrieve_button.isEnabled()  # nothing selected yet
         panel.found_table.selectRow(0)
         assert panel.retrieve_button.isEnabled()
+        good = panel.remote_edit.text()
+        panel.remote_edit.setText("ORTHANC at localhost")  # a typo is reported, nothing starts
+        panel.retrieve_selected()
+        assert "cannot retrieve" in panel.remote_status.text()
+        assert panel.retrieve_worker is None
+        panel.remote_edit.setText(good)
         # the node is not running: the retrieved study is triaged by the retrieve worker
         with qtbot.waitSignal(panel.studyTriaged, timeout=60_000) as triaged:
             qtbot.mouseClick(panel.retrieve_button, Qt.MouseButton.LeftButton)
