@@ -141,9 +141,6 @@ def test_phantom_is_wired(
 
 
 def test_phantom_dicom_data_trains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    phantom = pytest.importorskip("napari_elnet.phantom")
-    if not hasattr(phantom, "main_phantom"):
-        pytest.skip("napari_elnet.phantom.main_phantom is not available yet")
     assert (
         main(["phantom", str(tmp_path / "ph"), "--n", "8", "--format", "dicom", "--seed", "1"]) == 0
     )

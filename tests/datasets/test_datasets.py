@@ -226,9 +226,6 @@ def _write_dicom_series(folder: Path, volume: np.ndarray, uid: str) -> None:
 
 
 def test_dicom_table_with_real_files(tmp_path: Path) -> None:
-    io = pytest.importorskip("napari_elnet.io")
-    if not hasattr(io, "load_study"):
-        pytest.skip("napari_elnet.io.load_study is not available yet")
     root = tmp_path / "dcm"
     volume = np.arange(4 * 6 * 6).reshape(4, 6, 6)
     _write_dicom_series(root / "case_0000" / "ax", volume, "1.2.3.4")

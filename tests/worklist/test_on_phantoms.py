@@ -14,12 +14,11 @@ import pytest
 from support.synthetic_data import single_thread
 from support.worklist_factory import make_models
 
-from napari_elnet import cli
+from napari_elnet import cli, phantom
 from napari_elnet.models.defaults import load_default_models
 from napari_elnet.training.metrics import roc_auc
 from napari_elnet.worklist import WorklistConfig, discover_studies, load_study_ref, run_worklist
 
-phantom = pytest.importorskip("napari_elnet.phantom")
 one_thread = pytest.fixture(single_thread, autouse=True)
 
 
