@@ -33,6 +33,8 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_elnet.plugin.workers import start_worker
+
 if TYPE_CHECKING:
     from napari_elnet.node.events import NodeEvent
     from napari_elnet.node.pull import FoundStudy
@@ -306,8 +308,6 @@ class NodePanel(QGroupBox):
     # ----------------------------------------------------------------- remote PACS
     def search(self) -> None:
         """C-FIND on the remote PACS in a worker; the studies found fill the table."""
-        from napari.qt.threading import create_worker
-
         from napari_elnet.node.pull import StudyQuery
 
         query = StudyQuery(
@@ -317,16 +317,17 @@ class NodePanel(QGroupBox):
         )
         from napari_elnet.plugin.node_jobs import search_run
 
-        worker = create_worker(
-            search_run, self.remote_edit.text(), query, self.ae_edit.text(), _start_thread=False
-        )
-        worker.returned.connect(self._on_found)
-        worker.errored.connect(partial(self._on_remote_error, "search"))
-        self.search_worker = worker
         self.search_button.setEnabled(False)
         self.remote_status.setText("searching...")
-        worker.finished.connect(lambda: self.search_button.setEnabled(True))
-        worker.start()
+        self.search_worker = start_worker(
+            search_run,
+            self.remote_edit.text(),
+            query,
+            self.ae_edit.text(),
+            returned=self._on_found,
+            errored=partial(self._on_remote_error, "search"),
+            finished=lambda: self.search_button.setEnabled(True),
+        )
 
     def _on_found(self, found: list[FoundStudy]) -> None:
         self.found = list(found)
@@ -349,8 +350,6 @@ class NodePanel(QGroupBox):
 
     def retrieve_selected(self) -> None:
         """C-GET the selected studies into the store and triage them (worker thread)."""
-        from napari.qt.threading import create_worker
-
         from napari_elnet.node.config import Peer
         from napari_elnet.node.store import Store
         from napari_elnet.plugin.node_jobs import retrieve_run
@@ -369,18 +368,15 @@ class NodePanel(QGroupBox):
         except (ElnetError, OSError) as exc:  # a typo in the form: say so, nothing starts
             self.remote_status.setText(f"cannot retrieve: {exc}")
             return
-        worker = create_worker(
-            retrieve_run, peer, uids, config, store, node, list(self.worklist.models), pipeline,
-            _start_thread=False,
-        )  # fmt: skip
-        worker.yielded.connect(self._on_retrieved_event)
-        worker.errored.connect(partial(self._on_remote_error, "retrieve"))
-        worker.returned.connect(lambda n: self.remote_status.setText(f"{n} retrieved"))
-        worker.finished.connect(self._on_retrieve_finished)
-        self.retrieve_worker = worker
         self.retrieve_button.setEnabled(False)
         self.remote_status.setText(f"retrieving {len(uids)}...")
-        worker.start()
+        self.retrieve_worker = start_worker(
+            retrieve_run, peer, uids, config, store, node, list(self.worklist.models), pipeline,
+            yielded=self._on_retrieved_event,
+            errored=partial(self._on_remote_error, "retrieve"),
+            returned=lambda n: self.remote_status.setText(f"{n} retrieved"),
+            finished=self._on_retrieve_finished,
+        )  # fmt: skip
 
     def _on_retrieved_event(self, event: NodeEvent) -> None:
         from napari_elnet.node.store import Store
