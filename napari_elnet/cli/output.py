@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import warnings
@@ -23,7 +22,9 @@ def write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
     """
     if target is None:
         return
-    text = json.dumps(data, indent=2, default=str)
+    from napari_elnet.common.json_output import dumps_json
+
+    text = dumps_json(data, indent=2, default=str)  # NaN/inf become null: always valid JSON
     if target == "-":
         sys.stdout.write(text + "\n")
         return
@@ -44,11 +45,10 @@ def load_series(path: str, err: TextIO) -> list[Series]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            return load_study(path)
-        finally:
-            for warning in caught:
-                err.write(f"warning: {warning.message}\n")
+        series = load_study(path)  # when it raises, its one-line message names the problems
+    for warning in caught:
+        err.write(f"warning: {warning.message}\n")
+    return series
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

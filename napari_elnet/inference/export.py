@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from napari_elnet.common.json_output import dumps_json
 from napari_elnet.common.outputs import ensure_outside_inputs
 from napari_elnet.inference.triage import TaskResult
 
@@ -67,7 +67,7 @@ def export_results(
     target.mkdir(parents=True, exist_ok=True)
     written = [target / "results.json", target / "results.csv"]
     records = [r.summary() for r in results]
-    written[0].write_text(json.dumps({"results": records}, indent=2) + "\n")
+    written[0].write_text(dumps_json({"results": records}, indent=2) + "\n")
     with written[1].open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()

@@ -95,7 +95,9 @@ def read_npy(path: Path) -> np.ndarray:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
                 else:
                     raise ValueError(f"unsupported .npy format version {version}")
-            except (ValueError, TypeError, SyntaxError, EOFError, OverflowError) as error:
+            except Exception as error:  # numpy's header parser (ast) raises many types
+                if isinstance(error, MemoryError):
+                    raise
                 raise NpyError(
                     f"not a readable .npy array: {type(error).__name__}: {str(error)[:200]}"
                 ) from None

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from napari_elnet.common.atomic import write_text_atomic
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.json_output import dumps_json
 from napari_elnet.worklist.discovery import PatientInfo
 
 FORMAT = "napari-elnet-worklist"
@@ -156,7 +157,7 @@ def write_report(
     if target.suffix.lower() == ".csv":
         text = _csv_text(ordered, include_phi)
     else:
-        text = json.dumps(_json_data(ordered, include_phi), indent=2) + "\n"
+        text = dumps_json(_json_data(ordered, include_phi), indent=2) + "\n"  # NaN -> null
     target.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(target, text)
 
