@@ -9,21 +9,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from napari_elnet.cli.options import add_device_option, add_model_option, chosen_models
 from napari_elnet.cli.output import EXIT_OK, table
-from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
 
 REPORT_NAME = "worklist.csv"
-
-
-def _models(args: argparse.Namespace) -> list[Any]:
-    from napari_elnet.models.defaults import load_default_models
-    from napari_elnet.models.model_file import load_model
-
-    models = [load_model(p) for p in args.model] if args.model else load_default_models()
-    if not models:
-        raise ElnetError("no model given and no default models ship with this build (use --model)")
-    return models
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
@@ -75,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stable_seconds=args.stable_seconds,
     )
     pipeline = _pipeline(args)
-    node = Node(config, pipeline, _models(args), _log_event)
+    node = Node(config, pipeline, chosen_models(args), _log_event)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -131,7 +121,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     config = NodeConfig(store=Path(args.store), ae_title=args.ae_title)
     store = Store(config.store)
     pipeline = _pipeline(args)
-    models = _models(args)
+    models = chosen_models(args)
     rows = []
     for study in found:
         got = retrieve_study(peer, study.study_uid, config, store)
@@ -158,10 +148,8 @@ def _common(parser: Any) -> None:
     parser.add_argument(
         "--report", metavar="FILE", help=f"worklist report .csv/.json (default STORE/{REPORT_NAME})"
     )
-    parser.add_argument(
-        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
-    )
-    parser.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    add_model_option(parser)
+    add_device_option(parser)
     parser.add_argument("--include-phi", action="store_true", help="patient data in the report")
     parser.add_argument(
         "--send-to",

@@ -7,8 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from napari_elnet.cli.options import (
+    add_device_option,
+    add_json_option,
+    add_model_option,
+    chosen_models,
+)
 from napari_elnet.cli.output import EXIT_OK, load_series, table, write_json
-from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
 
 
@@ -57,15 +62,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Run the models on a study and report probability and most informative slice per task."""
     from napari_elnet.common.outputs import ensure_outside_inputs
     from napari_elnet.inference.triage import run_triage
-    from napari_elnet.models.defaults import load_default_models
-    from napari_elnet.models.model_file import load_model
 
     for target in (args.json, args.heatmaps, args.dicom_out):
         if target not in (None, "-"):
             ensure_outside_inputs(target, [args.path])  # refuse before any work is done
-    models = [load_model(p) for p in args.model] if args.model else load_default_models()
-    if not models:
-        raise ElnetError("no model given and no default models ship with this build (use --model)")
+    models = chosen_models(args)
     series = load_series(args.path, sys.stderr)
     if args.dicom_out:
         from napari_elnet.dicom.results import require_dicom_study
@@ -131,20 +132,14 @@ def add_commands(sub: Any) -> None:
     """The ``info`` and ``predict`` sub-commands."""
     info = sub.add_parser("info", help="list the image series of a study folder or file")
     info.add_argument("path", help="DICOM folder or file, or MRNet .npy volume")
-    info.add_argument(
-        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
-    )
+    add_json_option(info)
     info.set_defaults(handler=cmd_info)
 
     predict = sub.add_parser("predict", help="triage a study: probability and top slice per task")
     predict.add_argument("path", help="DICOM folder or file, or MRNet .npy volume")
-    predict.add_argument(
-        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
-    )
-    predict.add_argument(
-        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
-    )
-    predict.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    add_model_option(predict)
+    add_json_option(predict)
+    add_device_option(predict)
     predict.add_argument(
         "--series",
         nargs="+",

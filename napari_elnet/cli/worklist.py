@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from napari_elnet.cli.dicom_out import dicom_results_steps, require_dicom_studies
+from napari_elnet.cli.options import add_device_option, add_model_option, chosen_models
 from napari_elnet.cli.output import EXIT_OK, table
 from napari_elnet.cli.progress import WorklistBar
-from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
 
 
@@ -53,8 +53,6 @@ def cmd_triage(args: argparse.Namespace) -> int:
     """Triage every study under a folder and write the ranked worklist report."""
     from napari_elnet.common.outputs import ensure_outside_inputs
     from napari_elnet.common.steps import run_to_end
-    from napari_elnet.models.defaults import load_default_models
-    from napari_elnet.models.model_file import load_model
     from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
     from napari_elnet.worklist.batch import worklist_steps
 
@@ -68,9 +66,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     ensure_outside_inputs(args.out, [args.root])  # refuse before any work is done
     if args.dicom_out:
         ensure_outside_inputs(args.dicom_out, [args.root])
-    models = [load_model(p) for p in args.model] if args.model else load_default_models()
-    if not models:
-        raise ElnetError("no model given and no default models ship with this build (use --model)")
+    models = chosen_models(args)
     discovery = discover_studies(args.root)
     for problem in discovery.problems:
         where = (
@@ -121,10 +117,8 @@ def add_commands(sub: Any) -> None:
     triage.add_argument(
         "--out", required=True, metavar="REPORT", help="report to write (.csv or .json)"
     )
-    triage.add_argument(
-        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
-    )
-    triage.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    add_model_option(triage)
+    add_device_option(triage)
     triage.add_argument(
         "--include-phi",
         action="store_true",
