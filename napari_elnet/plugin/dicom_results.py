@@ -63,6 +63,13 @@ def saved_result_layers(
     return layers
 
 
+def is_saved_result(layer: object) -> bool:
+    """Whether ``layer`` is a heatmap layer read back from DICOM results (never raises)."""
+    metadata = getattr(layer, "metadata", None)
+    entry = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    return isinstance(entry, dict) and entry.get("source") == SOURCE_DICOM
+
+
 def saved_results(viewer: napari.Viewer) -> tuple[list[TaskResult], list[Image]]:
     """Results read back from DICOM results in ``viewer`` and the series layer of each."""
     from napari_elnet.plugin import viewer_actions as actions

@@ -463,9 +463,11 @@ class TriageWidget(QWidget):
 
     def _show_saved_results(self, event: Any = None) -> None:
         """Fill the table from DICOM results the reader opened (a study triaged before)."""
-        from napari_elnet.plugin.dicom_results import saved_results
+        from napari_elnet.plugin.dicom_results import is_saved_result, saved_results
         from napari_elnet.worklist.suspicion import most_suspicious
 
+        if not is_saved_result(getattr(event, "value", None)):
+            return  # only a heatmap layer read from DICOM results, never one of a live run
         results, layers = saved_results(self.viewer)
         if self.worker is not None or not results:
             return

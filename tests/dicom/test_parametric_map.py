@@ -39,8 +39,10 @@ def test_map_round_trips_values_geometry_and_references(
     series = study.series[result.series_index]
     source = read_source(series)
     uids = [s.sop_instance_uid for s in source.slices]
-    pmap = hd.pm.ParametricMap.from_dataset(pydicom.dcmread(path))
-    values = pmap.get_pixels_by_source_instance(source_sop_instance_uids=uids)
+    pmap = pydicom.dcmread(path)  # headers as written; highdicom for the pixels by source instance
+    values = hd.pm.ParametricMap.from_dataset(pmap, copy=True).get_pixels_by_source_instance(
+        source_sop_instance_uids=uids
+    )
     np.testing.assert_allclose(values, result.heatmap, atol=1e-6)
     assert pydicom.dcmread(path).pixel_array.dtype == np.float32  # FloatPixelData
     first = source.first
@@ -58,7 +60,11 @@ def test_map_round_trips_values_geometry_and_references(
     np.testing.assert_allclose(orientation, np.concatenate(series.orientation[:2]), atol=1e-6)
     mapping = shared.RealWorldValueMappingSequence[0]
     assert mapping.QuantityDefinitionSequence[0].ConceptCodeSequence[0].CodeValue == "130402"
-    assert (mapping.DoubleFloatRealWorldValueFirst, mapping.DoubleFloatRealWorldValueLast) == (0, 1)
+    first, last = (
+        "DoubleFloatRealWorldValueFirstValueMapped",
+        "DoubleFloatRealWorldValueLastValueMapped",
+    )
+    assert (mapping[first].value, mapping[last].value) == (0.0, 1.0)
 
 
 def test_heatmap_of_another_shape_is_refused(triaged_phantom: TriagedStudy) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pydicom
 import pytest
 from support.dicom_results import TriagedStudy, write_small_phantom
 
-from napari_elnet.plugin.dicom_results import SOURCE_DICOM
+from napari_elnet.plugin.dicom_results import SOURCE_DICOM, is_saved_result
 from napari_elnet.plugin.layers import METADATA_KEY
 
 
@@ -46,6 +47,7 @@ def test_reader_adds_a_heatmap_layer_per_saved_map(reopened: TriagedStudy) -> No
     for data, kwargs in heatmaps:
         entry = kwargs["metadata"][METADATA_KEY]
         assert entry["source"] == SOURCE_DICOM
+        assert is_saved_result(SimpleNamespace(metadata=kwargs["metadata"]))
         original = assessed[entry["task"]]
         np.testing.assert_allclose(data, original.heatmap, atol=1e-6)
         assert entry["result"].top_slice == original.top_slice
