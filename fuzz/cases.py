@@ -50,9 +50,9 @@ def _dicom_seed(rng: random.Random, seeds: Seeds) -> tuple[str, bytes]:
     """Generated seeds most of the time, real files (small ones preferred) otherwise."""
     generated = [s for s in seeds.dicom if not s[0].startswith("shared_")]
     shared = [s for s in seeds.dicom if s[0].startswith("shared_")]
-    if shared and rng.random() < 0.3:
-        small = [s for s in shared if len(s[1]) < 600_000]
-        return rng.choice(small if small and rng.random() < 0.9 else shared)
+    if shared and rng.random() < 0.2:
+        small = [s for s in shared if len(s[1]) < 300_000]
+        return rng.choice(small if small and rng.random() < 0.95 else shared)
     return rng.choice(generated)
 
 

@@ -71,6 +71,8 @@ class Totals:
     peak_mib: int = 0
     slowest: float = 0.0
     worker_starts: int = 0
+    cpu_by_worker: dict[int, float] = field(default_factory=dict)
+    cpu_closed: float = 0.0
 
     def summary(self, seconds: float, config: FuzzConfig) -> dict[str, Any]:
         """Plain JSON-able summary."""
@@ -84,6 +86,10 @@ class Totals:
             "memory_errors": sum(1 for v in self.violations if "MemoryError" in v["class"]),
             "generator_errors": len(self.generator_errors),
             "worker_peak_rss_mib": self.peak_mib,
+            "worker_cpu_seconds": round(self.cpu_closed + sum(self.cpu_by_worker.values()), 1),
+            "cpu_ms_per_input": round(
+                1000 * (self.cpu_closed + sum(self.cpu_by_worker.values())) / max(1, self.inputs), 2
+            ),
             "slowest_input_seconds": round(self.slowest, 3),
             "worker_starts": self.worker_starts,
             "outcomes": dict(self.outcomes),
@@ -177,8 +183,9 @@ def _copy_regular(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _record(totals: Totals, result: dict[str, Any]) -> None:
+def _record(totals: Totals, result: dict[str, Any], worker: int) -> None:
     totals.inputs += 1
+    totals.cpu_by_worker[worker] = float(result.get("cpu_seconds", 0.0))
     outcome = result["outcome"]
     totals.outcomes[outcome] += 1
     totals.by_kind[f"{result.get('kind')}:{outcome}"] += 1
@@ -228,6 +235,7 @@ def run(
             worker.send(index, cli, config.timeout * (6 if cli == "predict" else 1))
 
         def replace(worker: _Worker, number: int) -> _Worker:
+            totals.cpu_closed += totals.cpu_by_worker.pop(id(worker), 0.0)
             selector.unregister(worker.proc.stdout)
             fresh = _Worker(number, config, log)
             totals.worker_starts += 1
@@ -271,7 +279,7 @@ def run(
                         totals.generator_errors.append(message)
                         dispatch(worker)
                     else:
-                        _record(totals, message)
+                        _record(totals, message, id(worker))
                         dispatch(worker)
             now = time.monotonic()
             for n, worker in enumerate(workers):

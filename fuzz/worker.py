@@ -200,6 +200,8 @@ def main(argv: list[str]) -> None:
 
     seeds = build_seeds(shared=shared)
     bombs = _bombs()
+    startup = resource.getrusage(resource.RUSAGE_SELF)
+    startup_cpu = startup.ru_utime + startup.ru_stime
     current = workdir / "current"
     protocol.write(json.dumps({"ready": True, "seconds": time.perf_counter() - began}) + "\n")
     for line in sys.stdin:
@@ -224,7 +226,8 @@ def main(argv: list[str]) -> None:
             if cli_result["outcome"] == "violation":
                 result = cli_result
             result["cli"] = cli_result["class"]
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak_kib = usage.ru_maxrss
         protocol.write(
             json.dumps(
                 {
@@ -234,6 +237,7 @@ def main(argv: list[str]) -> None:
                     "label": case.label,
                     "seconds": round(time.perf_counter() - started, 4),
                     "peak_mib": peak_kib // 1024,
+                    "cpu_seconds": round(usage.ru_utime + usage.ru_stime - startup_cpu, 3),
                     **result,
                 }
             )
