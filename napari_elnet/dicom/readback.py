@@ -27,9 +27,10 @@ from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Series
 from napari_elnet.dicom import concepts, identity
 from napari_elnet.dicom.parametric_map import CONTENT_LABEL
-from napari_elnet.dicom.sr import DEMO_PARAMETER
+from napari_elnet.dicom.sr import APPLICABILITY_PREFIX, APPLICABILITY_STATES, DEMO_PARAMETER
 
 if TYPE_CHECKING:
+    from napari_elnet.inference.applicability import Applicability
     from napari_elnet.inference.triage import TaskResult
 
 PARAMETRIC_MAP_STORAGE = "1.2.840.10008.5.1.4.1.1.30"
@@ -278,6 +279,18 @@ class ReportedFinding:
         """Whether the model had demonstration weights."""
         return DEMO_PARAMETER in self.parameters
 
+    @property
+    def applicable(self) -> bool | None:
+        """The applicability verdict recorded (None: unknown, or not recorded)."""
+        state = self.parameter(APPLICABILITY_PREFIX)
+        return next((k for k, v in APPLICABILITY_STATES.items() if v == state), None)
+
+    def applicability(self) -> Applicability:
+        """The recorded verdict and reasons as an Applicability (no score: not recorded)."""
+        from napari_elnet.inference.applicability import Applicability
+
+        return Applicability(applicable=self.applicable, reasons=self.reasons)
+
     def parameter(self, prefix: str) -> str:
         """The algorithm parameter starting with ``prefix`` (prefix removed), or ""."""
         return next((p[len(prefix) :] for p in self.parameters if p.startswith(prefix)), "")
@@ -397,10 +410,12 @@ def results_for_series(
     Each assessed task whose heatmap map lies on one of ``series`` becomes a TaskResult with that
     heatmap, its relevance profile (sum over each slice, as FullGrad ranks slices), the reported
     probability and threshold, and the top slice recorded in the report (the relevance argmax when
-    the referenced instance is not in the series). Tasks the report lists as not assessed are returned
-    with ``probability`` None and no heatmap. Not recorded: the decision score and the completeness
-    residual (NaN).
+    the referenced instance is not in the series), and the recorded applicability verdict and
+    reasons. Tasks the report lists without a map (not assessed) follow, with ``probability``,
+    heatmap, relevance, top slice and series index None. Not recorded: the decision score and the
+    completeness residual (NaN).
     """
+    from napari_elnet.inference.applicability import Applicability
     from napari_elnet.inference.triage import TaskResult
 
     files = find_results(folder)
@@ -426,7 +441,7 @@ def results_for_series(
             TaskResult(
                 task=heatmap.task,
                 plane=chosen.plane,
-                probability=finding.probability if finding else math.nan,
+                probability=finding.probability if finding else None,
                 score=math.nan,
                 threshold=finding.threshold if finding and finding.threshold else 0.5,
                 heatmap=values,
@@ -438,10 +453,35 @@ def results_for_series(
                 series_uid=chosen.uid,
                 model_identity=_identity(heatmap.task, finding),
                 completeness_residual=math.nan,
-                warnings=finding.reasons if finding else ("no structured report found",),
+                warnings=() if finding else ("no structured report found",),
+                applicability=finding.applicability() if finding else Applicability(),
             )
         )
+    for task, finding in reported.items():
+        if task not in placed:
+            results.append(_not_assessed(finding, TaskResult))
     return results
+
+
+def _not_assessed(finding: ReportedFinding, result_type: type[TaskResult]) -> TaskResult:
+    """A reported task without a map: no probability, heatmap or slice (``plane`` unknown)."""
+    return result_type(
+        task=finding.task,
+        plane="unknown",
+        probability=None,
+        score=None,
+        threshold=finding.threshold if finding.threshold is not None else 0.5,
+        heatmap=None,
+        relevance=None,
+        top_slice=None,
+        peak=None,
+        series_index=None,
+        series_name="",
+        series_uid="",
+        model_identity=_identity(finding.task, finding),
+        completeness_residual=math.nan,
+        applicability=finding.applicability(),
+    )
 
 
 def _top_slice(

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
 
 def reasons_of(result: TaskResult) -> tuple[str, ...]:
     """Applicability reasons and warnings of a result, without repeats."""
-    applicability = getattr(result, "applicability", None)
-    reasons = tuple(getattr(applicability, "reasons", ()) or ())
+    reasons = tuple(result.applicability.reasons)
     return tuple(dict.fromkeys((*reasons, *result.warnings)))
 
 
@@ -107,6 +106,7 @@ def write_dicom_results(
                 threshold=float(result.threshold),
                 top_slice=reference,
                 reasons=reasons_of(result),
+                applicable=result.applicability.applicable,
                 model_file=model.path.name if model.path else "",
                 sha256=model.sha256,
                 demo=bool(model.info.demo),

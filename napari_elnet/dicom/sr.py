@@ -43,6 +43,9 @@ from napari_elnet.dicom.source import SliceReference
 
 ALGORITHM_NAME = "ELNet"
 DEMO_PARAMETER = "demonstration weights: not for diagnosis"
+APPLICABILITY_PREFIX = "applicability: "
+APPLICABILITY_STATES = {True: "applicable", False: "not applicable", None: "unknown"}
+"""Text of ``Applicability.applicable`` in the algorithm parameters."""
 PARAMETER_PREFIXES = ("model file: ", "sha256: ", "threshold: ")
 
 
@@ -59,6 +62,7 @@ class TaskFinding:
         model_file: File name of the model ("" for an unsaved model).
         sha256: SHA-256 of the model file ("" when unknown).
         demo: Whether the model has demonstration weights.
+        applicable: The applicability verdict (True, False, None: unknown).
     """
 
     task: str
@@ -69,6 +73,7 @@ class TaskFinding:
     model_file: str
     sha256: str
     demo: bool
+    applicable: bool | None = None
 
     @property
     def assessed(self) -> bool:
@@ -88,6 +93,7 @@ class TaskFinding:
             f"sha256: {self.sha256 or 'unknown'}",
             f"threshold: {self.threshold:g}",
         ]
+        parameters.append(APPLICABILITY_PREFIX + APPLICABILITY_STATES[self.applicable])
         if self.demo:
             parameters.append(DEMO_PARAMETER)
         return AlgorithmIdentification(

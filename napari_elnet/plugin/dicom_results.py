@@ -54,7 +54,9 @@ def saved_result_layers(
         return []
     layers = []
     for result in results:
-        data, kwargs, kind = heatmap_layer(result, series[result.series_index])  # type: ignore[index]
+        if result.heatmap is None or result.series_index is None:
+            continue  # not assessed: in the report only
+        data, kwargs, kind = heatmap_layer(result, series[result.series_index])
         entry = kwargs["metadata"][METADATA_KEY]
         entry["result"] = result
         entry["source"] = SOURCE_DICOM

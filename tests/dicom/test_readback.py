@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from napari_elnet.dicom.readback import (
     results_for_series,
 )
 from napari_elnet.dicom.results import write_dicom_results
+from napari_elnet.inference.applicability import Applicability
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,31 @@ def test_results_for_series_restore_heatmaps_probabilities_and_top_slices(
         assert result.top_slice == original.top_slice
         np.testing.assert_allclose(result.heatmap, original.heatmap, atol=1e-6)
         np.testing.assert_allclose(result.relevance, original.heatmap.sum(axis=(1, 2)), rtol=1e-5)
+        assert result.applicability.applicable == original.applicability.applicable
+        assert set(original.applicability.reasons) <= set(result.applicability.reasons)
+
+
+def test_a_task_not_assessed_comes_back_without_probability_and_with_its_reason(
+    triaged_phantom: TriagedStudy, tmp_path: Path
+) -> None:
+    assessed, first = triaged_phantom.results[1], triaged_phantom.results[0]
+    reason = f"the {first.task} model was not run: the study has no {first.plane} series"
+    not_run = dataclasses.replace(
+        first,
+        probability=None, score=None, heatmap=None, relevance=None, top_slice=None, peak=None,
+        series_index=None, warnings=(),
+        applicability=Applicability(applicable=False, reasons=(reason,)),
+    )  # fmt: skip
+    write_dicom_results(
+        triaged_phantom.series, [not_run, assessed], triaged_phantom.models, tmp_path / "out"
+    )
+    restored = {r.task: r for r in results_for_series(tmp_path / "out", triaged_phantom.series)}
+    assert set(restored) == {first.task, assessed.task}
+    back = restored[first.task]
+    assert back.probability is None and back.heatmap is None and back.top_slice is None
+    assert back.applicability.applicable is False
+    assert back.applicability.reasons == (reason,)
+    assert restored[assessed.task].heatmap is not None
 
 
 def test_knee_map_aligns_to_the_knee_series(triaged_knee: TriagedStudy, tmp_path: Path) -> None:
