@@ -11,6 +11,7 @@ from napari_elnet.common.errors import ConfigurationError, ElnetError
 from napari_elnet.common.series import PLANES, Plane
 from napari_elnet.datasets.base import Case, CaseDataset
 from napari_elnet.datasets.labels_csv import read_case_labels
+from napari_elnet.io.mrnet import NpyError, read_npy
 from napari_elnet.models.tasks import MRNET_LABELS as TASKS
 
 SPLITS: tuple[str, ...] = ("train", "valid")
@@ -31,10 +32,11 @@ def mrnet_tasks(root: Path) -> tuple[str, ...]:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    """One MRNet volume, refusing pickled object arrays."""
+    """One MRNet volume through the io reader: regular files only, header checked against the file
+    size before allocation, numeric dtypes only (nothing is unpickled)."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        return read_npy(path)
+    except (OSError, NpyError) as exc:
         raise ElnetError(f"{path}: cannot read volume ({exc})") from exc
 
 
