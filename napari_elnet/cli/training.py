@@ -8,20 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from napari_elnet.cli.options import add_device_option, add_json_option, add_model_option
 from napari_elnet.cli.output import EXIT_OK, json_number, number, table, write_json
 from napari_elnet.cli.progress import ProgressBar
-from napari_elnet.common.device import DEVICE_NAMES
 from napari_elnet.common.errors import ElnetError
-
-METRIC_HEADER = ("accuracy", "sensitivity", "specificity", "ROC-AUC", "MCC")
-METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc", "mcc")
+from napari_elnet.common.series import PLANES
 
 
 def train_config(args: argparse.Namespace, layout: str) -> Any:
     """The TrainConfig of the command line: the paper's plane and norm per task by default."""
-    from napari_elnet.training.config import PAPER_CHOICES, TrainConfig
+    from napari_elnet.models.tasks import paper_choice
+    from napari_elnet.training.config import TrainConfig
 
-    plane, norm = PAPER_CHOICES.get(args.task, ("axial", "layer"))
+    plane, norm = paper_choice(args.task)
     if layout == "kneemri":
         plane = "sagittal"
     return TrainConfig(
@@ -55,6 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from napari_elnet.training.crossval import cross_validate_steps, fold_path
     from napari_elnet.training.distributed import launch, launched_world, process_group
     from napari_elnet.training.loop import train_steps
+    from napari_elnet.training.metrics import METRIC_HEADERS, METRIC_NAMES
 
     if args.nproc > 1 and launched_world() == 1:  # start torchrun, which runs this command again
         return launch(args.nproc, _without_nproc(args.argv))
@@ -76,13 +76,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             (
                 i + 1,
                 r.best_epoch or "-",
-                *(number(r.metrics.get(k, math.nan)) for k in METRIC_KEYS),
+                *(number(r.metrics.get(k, math.nan)) for k in METRIC_NAMES),
             )
             for i, r in enumerate(result.folds)
         ]
-        summary = [result.summary[k] for k in METRIC_KEYS]
+        summary = [result.summary[k] for k in METRIC_NAMES]
         rows.append(("mean±sd", "", *(f"{number(m)}±{number(sd)}" for m, sd in summary)))
-        print(table(rows, ("fold", "best epoch", *METRIC_HEADER)))
+        print(table(rows, ("fold", "best epoch", *METRIC_HEADERS)))
         for i in range(len(result.folds)):
             print(f"fold {i + 1} model: {fold_path(out, i)}")
         return EXIT_OK
@@ -107,8 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar.finish()
     if result.path is None:
         raise ElnetError("training stopped before the first validation: no model was written")
-    row = (result.best_epoch, *(number(result.metrics.get(k, math.nan)) for k in METRIC_KEYS))
-    print(table([row], ("best epoch", *METRIC_HEADER)))
+    row = (result.best_epoch, *(number(result.metrics.get(k, math.nan)) for k in METRIC_NAMES))
+    print(table([row], ("best epoch", *METRIC_HEADERS)))
     print(f"model: {result.path} ({result.volumes_per_s:.1f} training volumes/s)")
     return EXIT_OK
 
@@ -117,6 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Table 2 metrics of models on a labelled data folder."""
     from napari_elnet.models.model_file import load_model
     from napari_elnet.training.evaluate import AUTO, evaluate
+    from napari_elnet.training.metrics import METRIC_HEADERS, METRIC_NAMES
 
     models = [load_model(p) for p in args.model] if args.model else None
     split = None if args.split == "all" else args.split or AUTO
@@ -125,8 +126,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sys.stderr.write(f"warning: skipped {reason}\n")
     records = evaluation.records()
     if args.json != "-":
-        rows = [(task, *(number(r[k]) for k in METRIC_KEYS), r["n"]) for task, r in records.items()]
-        print(table(rows, ("task", *METRIC_HEADER, "n")))
+        rows = [
+            (task, *(number(r[k]) for k in METRIC_NAMES), r["n"]) for task, r in records.items()
+        ]
+        print(table(rows, ("task", *METRIC_HEADERS, "n")))
     data = {task: {k: json_number(v) for k, v in r.items()} for task, r in records.items()}
     write_json(data, args.json, [args.data])
     return EXIT_OK
@@ -174,23 +177,30 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_commands(sub: Any) -> None:
-    """The ``train``, ``evaluate`` and ``phantom`` sub-commands."""
+def add_kneemri_option(parser: Any) -> None:
+    """``--kneemri-positive``: which KneeMRI diagnoses count as positive."""
     from napari_elnet.datasets.kneemri import POSITIVE_DIAGNOSES
 
-    kneemri_help = "KneeMRI labels: injured = partial or ruptured ACL is positive (default)"
+    parser.add_argument(
+        "--kneemri-positive",
+        choices=tuple(POSITIVE_DIAGNOSES),
+        default="injured",
+        help="KneeMRI labels: injured = partial or ruptured ACL is positive (default)",
+    )
+
+
+def add_commands(sub: Any) -> None:
+    """The ``train``, ``evaluate`` and ``phantom`` sub-commands."""
+    from napari_elnet.nn.norm_kinds import NORM_KINDS
+
     train = sub.add_parser("train", help="train ELNet on a labelled data folder")
     train.add_argument(
         "data", help="MRNet root, KneeMRI root, or folder of DICOM cases + labels.csv"
     )
     train.add_argument("--task", default="acl", help="label to learn (default acl)")
-    train.add_argument(
-        "--plane", choices=("axial", "coronal", "sagittal"), help="default: the paper's per task"
-    )
+    train.add_argument("--plane", choices=PLANES, help="default: the paper's per task")
     train.add_argument("--k", type=int, default=4, help="width multiplier (paper: 4)")
-    train.add_argument(
-        "--norm", choices=("layer", "contrast"), help="default: the paper's per task"
-    )
+    train.add_argument("--norm", choices=NORM_KINDS, help="default: the paper's per task")
     train.add_argument("--blur", type=int, default=5)
     train.add_argument("--dropout", type=float, default=0.2)
     train.add_argument("--epochs", type=int, default=200, help="total epochs (paper: 200)")
@@ -215,13 +225,8 @@ def add_commands(sub: Any) -> None:
     )
     train.add_argument("--no-oversample", action="store_true", help="no minority oversampling")
     train.add_argument("--resume", metavar="FILE", help="continue from this model file")
-    train.add_argument("--device", choices=DEVICE_NAMES, default="auto")
-    train.add_argument(
-        "--kneemri-positive",
-        choices=tuple(POSITIVE_DIAGNOSES),
-        default="injured",
-        help=kneemri_help,
-    )
+    add_device_option(train)
+    add_kneemri_option(train)
     train.add_argument("--out", required=True, metavar="FILE", help="model file to write")
     scale = train.add_argument_group("beyond one process (docs/distributed.md)")
     scale.add_argument(
@@ -251,22 +256,13 @@ def add_commands(sub: Any) -> None:
         "evaluate", help="Table 2 metrics of models on a labelled data folder"
     )
     evaluate.add_argument("data", help="MRNet root, KneeMRI root, or DICOM cases + labels.csv")
-    evaluate.add_argument(
-        "--model", nargs="+", metavar="FILE", help="model files (default: the shipped models)"
-    )
+    add_model_option(evaluate)
     evaluate.add_argument(
         "--split", choices=("train", "valid", "all"), help="MRNet split (default valid)"
     )
-    evaluate.add_argument(
-        "--json", metavar="FILE", help="also write JSON to FILE ('-' for stdout only)"
-    )
-    evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
-    evaluate.add_argument(
-        "--kneemri-positive",
-        choices=tuple(POSITIVE_DIAGNOSES),
-        default="injured",
-        help=kneemri_help,
-    )
+    add_json_option(evaluate)
+    add_device_option(evaluate)
+    add_kneemri_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     phantom = sub.add_parser("phantom", help="write a synthetic labelled data set")

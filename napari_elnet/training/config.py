@@ -6,14 +6,8 @@ from dataclasses import dataclass
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import PLANES, Plane
+from napari_elnet.models.tasks import paper_choice
 from napari_elnet.nn.norm_kinds import NORM_KINDS, NormKind
-
-PAPER_CHOICES: dict[str, tuple[Plane, NormKind]] = {
-    "acl": ("axial", "layer"),
-    "meniscus": ("coronal", "contrast"),
-    "abnormal": ("axial", "layer"),
-}
-"""The paper's plane and normalization per MRNet task (section 3.2)."""
 
 
 @dataclass(frozen=True)
@@ -88,5 +82,5 @@ class TrainConfig:
     @classmethod
     def for_task(cls, task: str, **changes: object) -> TrainConfig:
         """The paper's plane and normalization for an MRNet task, with ``changes`` applied."""
-        plane, norm = PAPER_CHOICES.get(task, ("axial", "layer"))
+        plane, norm = paper_choice(task)
         return cls(**({"task": task, "plane": plane, "norm": norm} | changes))  # type: ignore[arg-type]
