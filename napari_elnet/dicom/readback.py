@@ -419,10 +419,12 @@ def results_for_series(
     from napari_elnet.inference.triage import TaskResult
 
     files = find_results(folder)
+    studies = {s.study.study_uid for s in series}
     reported: dict[str, ReportedFinding] = {}
     for path in files.reports:
-        _study, findings = read_report(path)
-        reported.update({f.task: f for f in findings})
+        study_uid, findings = read_report(path)
+        if study_uid in studies:  # a report of another study is not about these series
+            reported.update({f.task: f for f in findings})
     results: list[TaskResult] = []
     placed: set[str] = set()
     for path in files.maps:
@@ -458,7 +460,7 @@ def results_for_series(
             )
         )
     for task, finding in reported.items():
-        if task not in placed:
+        if task not in placed and finding.evaluation == "not assessed":
             results.append(_not_assessed(finding, TaskResult))
     return results
 

@@ -131,3 +131,11 @@ def test_loading_a_study_folder_with_results_gives_only_its_series(
     scan = read_study(tmp_path / "study")
     assert [s.uid for s in scan.series] == [s.uid for s in triaged_phantom.series]
     assert scan.problems == ()
+
+
+def test_results_of_another_study_are_not_attached(
+    triaged_phantom: TriagedStudy, triaged_knee: TriagedStudy, tmp_path: Path
+) -> None:
+    knee = triaged_knee
+    write_dicom_results(knee.series, knee.results, knee.models, tmp_path / "knee_results")
+    assert results_for_series(tmp_path / "knee_results", triaged_phantom.series) == []
