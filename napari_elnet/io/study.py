@@ -9,10 +9,11 @@ from pathlib import Path
 
 from napari_elnet.common.errors import ElnetWarning, NoUsableSeriesError
 from napari_elnet.common.series import Series
-from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
+from napari_elnet.io.dicom_headers import DicomImage
 from napari_elnet.io.dicom_series import build_series
 from napari_elnet.io.files import DICOMDIR_NAME, FileKind, file_kind, list_files
 from napari_elnet.io.mrnet import read_npy_volume
+from napari_elnet.io.parallel import read_dicom_files
 from napari_elnet.io.scan import FileProblem, StudyScan, display_order
 
 
@@ -66,10 +67,12 @@ def read_files(
     found = list(problems)
     images: list[DicomImage] = []
     series: list[Series] = []
-    for file in files:
-        file_is = kind or file_kind(file)
+    classified = [(file, kind or file_kind(file)) for file in files]
+    # Decoded in worker processes when that pays (many compressed files): napari_elnet.io.parallel.
+    decoded = iter(read_dicom_files([f for f, k in classified if k is FileKind.DICOM]))
+    for file, file_is in classified:
         if file_is is FileKind.DICOM:
-            result = read_dicom_file(file)
+            result = next(decoded)
             if isinstance(result, DicomImage):
                 images.append(result)
             elif isinstance(result, FileProblem):

@@ -11,10 +11,12 @@ Stop early by closing the generator (or setting ``cancel``): the loader thread i
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,8 +26,11 @@ from napari_elnet.common.runs import relay
 from napari_elnet.common.series import Series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
-from napari_elnet.io.scan import FileProblem
+from napari_elnet.io.parallel import LoaderProcess
+from napari_elnet.io.scan import FileProblem, StudyScan
+from napari_elnet.io.study import read_files
 from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.worklist.allocator import limit_heap_growth
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.loading import load_study_ref
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
@@ -60,6 +65,11 @@ class WorklistConfig:
         include_phi: Keep patient name, ID, study date, folders and series UIDs in the results and the
             report.
         suspicion: Weights of the ranking score.
+        load_process: Read the studies in a separate worker process (the default loader only), so
+            that pydicom's parsing never holds the GIL of the thread that runs the models.
+        limit_heap_growth: Fix glibc's mmap threshold for this process when the run starts, so
+            that resident memory stays flat over many studies (see
+            :mod:`napari_elnet.worklist.allocator`; no effect on other C libraries).
     """
 
     device: str = "auto"
@@ -68,6 +78,8 @@ class WorklistConfig:
     resume: bool = True
     include_phi: bool = False
     suspicion: SuspicionConfig = field(default_factory=SuspicionConfig)
+    load_process: bool = True
+    limit_heap_growth: bool = True
 
     def __post_init__(self) -> None:
         if self.prefetch < 1:
@@ -196,6 +208,8 @@ def worklist_steps(
     discovery = source if isinstance(source, Discovery) else discover_studies(source)
     _check_models(models)
     resolve_device(config.device)
+    if config.limit_heap_growth:
+        limit_heap_growth()
     previous = _previous_results(discovery.root, config)
     skip = set(done_ids) | {r.study_id for r in previous}
     todo = [s for s in discovery.studies if s.study_id not in skip]
@@ -203,7 +217,10 @@ def worklist_steps(
     results: list[StudyResult] = []
     cancelled = False
     yield tally.progress("start")
-    with Prefetcher(todo, loader, config.prefetch) as prefetcher:
+    with (
+        _study_loader(loader, config) as load,
+        Prefetcher(todo, load, config.prefetch) as prefetcher,
+    ):
         waited = time.perf_counter()
         for entry in prefetcher:
             tally.wait += time.perf_counter() - waited
@@ -260,6 +277,32 @@ def triage_study(
         value, error = None, exc
     entry = Loaded(ref, value, error, time.perf_counter() - start)
     return run_to_end(_triage_one(entry, models, config, steps, _Tally(time.perf_counter(), 1, 0)))
+
+
+def _study_loader(
+    loader: StudyLoader, config: WorklistConfig
+) -> AbstractContextManager[StudyLoader]:
+    """``loader`` itself, or the default loader reading in a worker process (``load_process``).
+
+    The worker runs :func:`napari_elnet.io.study.read_files` (it imports neither torch nor the
+    worklist); the parent only waits for and unpickles the series.
+    """
+    if config.load_process and loader is load_study_ref:
+        return _ProcessLoader(LoaderProcess(read_files))
+    return nullcontext(loader)
+
+
+class _ProcessLoader:
+    """``load_study_ref`` reading through a LoaderProcess, which it closes on exit."""
+
+    def __init__(self, process: LoaderProcess[StudyScan]) -> None:
+        self.process = process
+
+    def __enter__(self) -> StudyLoader:
+        return functools.partial(load_study_ref, read=self.process)
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.close()
 
 
 def _check_models(models: Sequence[LoadedModel]) -> None:

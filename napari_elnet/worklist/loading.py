@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from napari_elnet.common.series import Series
 from napari_elnet.io.files import FileKind
 from napari_elnet.io.scan import StudyScan
 from napari_elnet.io.study import read_files
 from napari_elnet.worklist.discovery import StudyRef
 
+FileReader = Callable[[tuple[Path, ...], FileKind], StudyScan]
+"""Reads a study's files of one kind (:func:`napari_elnet.io.study.read_files`, or the same in a
+worker process: :class:`napari_elnet.io.parallel.LoaderProcess`)."""
 
-def read_study_ref(ref: StudyRef) -> StudyScan:
+
+def read_study_ref(ref: StudyRef, read: FileReader = read_files) -> StudyScan:
     """Read every file of a study into series (:func:`napari_elnet.io.study.read_files`).
 
     Args:
         ref: A study from :func:`~napari_elnet.worklist.discover_studies`.
+        read: What reads the files (default: in this process).
 
     Returns:
         The series in display order and one FileProblem per file that could not be loaded.
     """
-    return read_files(ref.files, FileKind.NPY if ref.kind == "npy" else FileKind.DICOM)
+    return read(ref.files, FileKind.NPY if ref.kind == "npy" else FileKind.DICOM)
 
 
-def load_study_ref(ref: StudyRef) -> list[Series]:
+def load_study_ref(ref: StudyRef, read: FileReader = read_files) -> list[Series]:
     """The series of a study, insisting on at least one.
 
     Raises:
         NoUsableSeriesError: No file of the study gave a series; the message names the study (by its
             display name, never by patient data) and the first reasons.
     """
-    return read_study_ref(ref).require_series(
+    return read_study_ref(ref, read).require_series(
         f"study {ref.name}", "no image series (no file holds pixel data)"
     )
