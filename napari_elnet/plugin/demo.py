@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         widget.run()
         triaged = wait_for(lambda: widget.worker is None, 300) and bool(widget.results)
         for result in widget.results:
+            if result.probability is None:
+                reasons = "; ".join(result.applicability.reasons)
+                sys.stdout.write(f"{result.task:9s} n/a ({reasons})\n")
+                continue
             sys.stdout.write(
                 f"{result.task:9s} p={result.probability:.3f} top slice {result.top_slice} "
                 f"({result.series_name})\n"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt, Signal
+from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -64,6 +65,11 @@ DOCK_WIDTH = 480
 """Rows the models and results tables show without scrolling: one per task."""
 
 
+def no_series_item(plane: str) -> str:
+    """Series-chooser entry of a model whose plane the study lacks (the model then does not run)."""
+    return f"(no {plane} series: not run)"
+
+
 def _series_chooser() -> QComboBox:
     """A series combo box that shrinks to its column (long series names are elided)."""
     combo = QComboBox()
@@ -84,7 +90,7 @@ class TriageWidget(QWidget):
         self.viewer = napari_viewer
         self.models: list[LoadedModel] = []
         self.results: list[TaskResult] = []
-        self.result_layers: list[Image] = []
+        self.result_layers: list[Image | None] = []
         self.worker: Any = None
         self._cancel = threading.Event()
         self.destroyed.connect(lambda *_: self._cancel.set())  # a closed viewer stops the run
@@ -239,9 +245,11 @@ class TriageWidget(QWidget):
             previous = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems([layer.name for layer in layers])
             auto = choose_series(series, loaded.info.plane)
             names = [layer.name for layer in layers]
+            if auto is None:  # plane gate: the model does not run unless the user picks a series
+                names.insert(0, no_series_item(loaded.info.plane))
+            combo.addItems(names)
             if previous in names:
                 combo.setCurrentIndex(names.index(previous))
             elif auto is not None:
@@ -249,10 +257,10 @@ class TriageWidget(QWidget):
             combo.blockSignals(False)
         self.run_button.setEnabled(bool(layers) and bool(self.models) and self.worker is None)
 
-    def chosen_layers(self) -> list[Image]:
-        """The series layer chosen for each model, in model order."""
+    def chosen_layers(self) -> list[Image | None]:
+        """The series layer chosen for each model, in model order (None: no series of its plane)."""
         layers = {layer.name: layer for layer in actions.series_layers(self.viewer)}
-        return [layers[self.series_combo(row).currentText()] for row in range(len(self.models))]
+        return [layers.get(self.series_combo(row).currentText()) for row in range(len(self.models))]
 
     # ----------------------------------------------------------------- device
     def _update_device_note(self) -> None:
@@ -275,9 +283,11 @@ class TriageWidget(QWidget):
         from napari_elnet.common.runs import relay
         from napari_elnet.inference.triage import triage_steps
 
-        layers = self.chosen_layers()
-        series = [actions.series_of_layer(layer) for layer in layers]
-        overrides = {m.info.task: i for i, m in enumerate(self.models)}
+        chosen = self.chosen_layers()
+        picked = [(m, layer) for m, layer in zip(self.models, chosen, strict=True) if layer]
+        series = [actions.series_of_layer(layer) for _, layer in picked]
+        overrides = {m.info.task: i for i, (m, _) in enumerate(picked)}
+        layers = chosen  # None for a model without a series: it is not run (plane gate)
         device = self.device_combo.currentText()
         self._cancel = threading.Event()  # a fresh flag: a cancelled run may still be closing
         steps = triage_steps(series, list(self.models), device, overrides)
@@ -343,16 +353,24 @@ class TriageWidget(QWidget):
     def _fill_result_table(self) -> None:
         self.result_table.setRowCount(len(self.results))
         for row, result in enumerate(self.results):
+            a = result.applicability
+            withheld = result.probability is None
+            reason = "; ".join(a.reasons)
             cells = (
-                result.task,
-                f"{result.probability:.3f}",
-                "positive" if result.decision else "negative",
-                str(result.top_slice),
+                result.task + (" (outside plane)" if a.outside_plane else ""),
+                f"n/a ({reason})" if withheld else f"{result.probability:.3f}",
+                "not applicable"
+                if withheld
+                else ("positive" if result.decision else "negative")
+                + (" (applicability unknown)" if a.applicable is None else ""),
+                "-" if result.top_slice is None else str(result.top_slice),
             )
+            tooltip = "\n".join((a.details(), *result.warnings))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if result.warnings:
-                    item.setToolTip("\n".join(result.warnings))
+                item.setToolTip(tooltip)
+                if withheld:  # greyed: the model gives no answer on this series
+                    item.setForeground(QBrush(QColor("gray")))
                 self.result_table.setItem(row, col, item)
 
     def _set_result_controls_enabled(self, enabled: bool) -> None:
@@ -379,8 +397,14 @@ class TriageWidget(QWidget):
         self.result_table.selectRow(row)
         result = self.results[row]
         layer = self.result_layers[row]
+        if layer is None or result.relevance is None or result.top_slice is None:
+            self._order = []  # not run (no series of the model's plane): nothing to show
+            return
         actions.focus(self.viewer, layer, actions.find_heatmap(self.viewer, result.task))
         self.viewer.layers.selection.active = layer
+        if result.applicability.applicable is False:  # not applicable: no slice guidance
+            self._order = []
+            return
         self._order = [int(i) for i in np.argsort(-result.relevance, kind="stable")]
         self.profile.set_profile(result.relevance, result.top_slice)
         self.go_to_slice(result.top_slice)
@@ -388,7 +412,7 @@ class TriageWidget(QWidget):
     def go_to_slice(self, index: int) -> None:
         """Move the viewer to slice ``index`` of the shown result's series."""
         row = self.current_row
-        if row is None:
+        if row is None or self.result_layers[row] is None:
             return
         actions.go_to_slice(self.viewer, self.result_layers[row], index)
         self.profile.set_current(index)
@@ -404,7 +428,7 @@ class TriageWidget(QWidget):
 
     def _on_step(self, event: Any = None) -> None:
         row = self.current_row
-        if row is not None and row < len(self.result_layers):
+        if row is not None and row < len(self.result_layers) and self.result_layers[row]:
             self.profile.set_current(actions.data_slice(self.viewer, self.result_layers[row]))
 
     def _set_opacity(self, value: int) -> None:
@@ -424,6 +448,7 @@ class TriageWidget(QWidget):
         inputs = {
             str(path.parent)
             for layer in self.result_layers
+            if layer is not None
             for path in actions.series_of_layer(layer).files
         }
         try:

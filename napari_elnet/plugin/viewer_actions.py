@@ -80,16 +80,24 @@ def find_heatmap(viewer: napari.Viewer, task: str) -> Image | None:
 
 
 def replace_heatmaps(
-    viewer: napari.Viewer, results: Sequence[TaskResult], layers: Sequence[Image]
-) -> list[Image]:
+    viewer: napari.Viewer, results: Sequence[TaskResult], layers: Sequence[Image | None]
+) -> list[Image | None]:
     """One heatmap layer per result over its series layer.
 
     A task's existing heatmap layer is updated in place (its data, geometry and metadata), which
     keeps the user's display settings and costs a fraction of removing and re-adding the layer.
     New layers start hidden, so that only the one :func:`focus` shows is drawn on the GUI thread.
+    A result whose model is not applicable (or did not run) gets no heatmap by default (None),
+    and the task's heatmap of an earlier run is removed.
     """
-    shown = []
+    shown: list[Image | None] = []
     for result, layer in zip(results, layers, strict=True):
+        if layer is None or result.heatmap is None or result.applicability.applicable is False:
+            stale = find_heatmap(viewer, result.task)
+            if stale is not None:
+                viewer.layers.remove(stale)
+            shown.append(None)
+            continue
         data, kwargs, _ = heatmap_layer(result, series_of_layer(layer))
         kwargs["translate"] = tuple(layer.translate)
         old = find_heatmap(viewer, result.task)

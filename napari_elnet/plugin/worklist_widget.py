@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
     from napari_elnet.models.model_file import LoadedModel
     from napari_elnet.worklist import Discovery, StudyRef, StudyResult, WorklistProgress
+    from napari_elnet.worklist.report import TaskRow
     from napari_elnet.worklist.reviewed import ReviewedMarks
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -65,6 +66,17 @@ REVIEWED_LABEL = "\u2713"
 REVIEWED_COLUMN, NAME_COLUMN, SUSPICION_COLUMN, TASK_COLUMN = 0, 1, 2, 3
 """Table columns (the task probabilities start at TASK_COLUMN, then comes the status)."""
 GREEN, ORANGE, RED, GREY = (46, 125, 50), (239, 108, 0), (198, 40, 40), (97, 97, 97)
+
+
+def task_text(row: TaskRow) -> str:
+    """A task's cell: its probability, or ``n/a (reason)`` when withheld (model not applicable)."""
+    if row.probability is None:
+        return f"n/a ({'; '.join(row.reasons) or 'not applicable'})"
+    return f"{row.probability:.3f}" + (" (outside plane)" if row.outside_plane else "")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def suspicion_color(score: float | None) -> tuple[int, int, int]:
@@ -439,8 +451,15 @@ class WorklistWidget(QWidget):
         task_cells: list[QTableWidgetItem] = []
         for task in self.tasks:
             row_of_task = by_task.get(task)
-            item = QTableWidgetItem("" if row_of_task is None else f"{row_of_task.probability:.3f}")
-            if row_of_task is not None:
+            item = QTableWidgetItem("" if row_of_task is None else task_text(row_of_task))
+            if row_of_task is not None and row_of_task.probability is None:
+                item.setToolTip(
+                    f"{task}: not applicable ({'; '.join(row_of_task.reasons)}); score "
+                    f"{_fmt(row_of_task.applicability_score)} / threshold "
+                    f"{_fmt(row_of_task.applicability_threshold)}"
+                )
+                item.setForeground(QBrush(QColor("gray")))
+            elif row_of_task is not None:
                 decision = "positive" if row_of_task.decision else "negative"
                 item.setToolTip(
                     f"{task}: {decision} (threshold {row_of_task.threshold:.2f}), top slice "
@@ -521,17 +540,22 @@ class WorklistWidget(QWidget):
         layers = [
             self.viewer.add_image(data, **kwargs) for data, kwargs, _ in study_layers(opened.series)
         ]
-        used = [layers[r.series_index] for r in opened.results]
+        used = [None if r.series_index is None else layers[r.series_index] for r in opened.results]
         heatmaps = actions.replace_heatmaps(self.viewer, opened.results, used)
-        self.opened_layers = [*layers, *heatmaps]
+        self.opened_layers = [*layers, *(h for h in heatmaps if h is not None)]
         self.opened = opened
         self.viewer.reset_view()
         best = most_suspicious(opened.results)
+        self._mark_opened_row(opened.ref.study_id)
+        if opened.results[best].probability is None:  # no model applicable: no heatmap, no slice
+            actions.focus(self.viewer, layers[0], None)
+            self.status.setText(f"{opened.ref.name}: not assessed (no model applicable)")
+            self.studyOpened.emit(opened)
+            return
         result = opened.results[best]
         actions.focus(self.viewer, used[best], heatmaps[best])
         self.viewer.layers.selection.active = used[best]
         actions.go_to_slice(self.viewer, used[best], result.top_slice)
-        self._mark_opened_row(opened.ref.study_id)
         self.status.setText(
             f"{opened.ref.name}: {result.task} p={result.probability:.3f}, "
             f"slice {result.top_slice} of {result.series_name}"

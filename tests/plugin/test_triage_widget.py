@@ -205,6 +205,32 @@ def test_running_again_replaces_heatmaps_and_rows_navigate(
     assert actions.data_slice(viewer, layer) == 3
 
 
+def test_a_model_whose_plane_is_missing_is_not_run_unless_the_user_picks_a_series(
+    phantom_dir: Path, make_napari_viewer, qtbot, sagittal_model: Path, tmp_path: Path
+) -> None:
+    info = ModelInfo(task="meniscus", plane="axial", k=2, summary="random test weights")
+    axial_model = save_model(tmp_path / "models" / "men_ax.pt", build_model(info, seed=1), info)
+    viewer, layers, widget = _study_with(
+        make_napari_viewer, qtbot, phantom_dir, [sagittal_model, axial_model]
+    )
+    viewer.layers.remove(_by_plane(layers, "axial"))
+    assert widget.series_combo(1).currentText() == "(no axial series: not run)"
+    sagittal, missing = _click_run(widget, qtbot)
+    assert sagittal.probability is not None
+    assert missing.probability is None and missing.heatmap is None and missing.top_slice is None
+    assert actions.find_heatmap(viewer, "meniscus") is None
+    cells = [widget.result_table.item(1, col) for col in range(4)]
+    assert [c.text() for c in cells] == ["meniscus", "n/a (no axial series)", "not applicable", "-"]
+    assert all(c.foreground().color().name() == "#808080" for c in cells)  # greyed
+    widget.show_result(1)  # nothing to show, nothing breaks
+    # The user may still run it on another series explicitly: marked outside the plane.
+    widget.series_combo(1).setCurrentText(_by_plane(layers, "sagittal").name)
+    _, forced = _click_run(widget, qtbot)
+    assert forced.applicability.outside_plane and forced.probability is not None
+    assert widget.result_table.item(1, 0).text() == "meniscus (outside plane)"
+    assert "outside the model's plane" in widget.result_table.item(1, 1).toolTip()
+
+
 def test_a_model_chosen_while_defaults_load_is_kept(
     make_napari_viewer, qtbot, sagittal_model: Path
 ) -> None:

@@ -124,3 +124,54 @@ def test_foreign_file_is_not_taken_for_a_report(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot be read as a worklist report"):
         read_report(other)
     assert read_report(tmp_path / "missing.csv") == []
+
+
+def _row(task: str, probability: float | None, applicable: bool | None = True) -> TaskRow:
+    withheld = probability is None
+    return TaskRow(
+        task=task,
+        probability=probability,
+        decision=None if withheld else probability >= 0.5,  # type: ignore[operator]
+        threshold=0.5,
+        top_slice=None if withheld else 3,
+        plane="axial",
+        series="" if withheld else "2: AX PD (axial)",
+        model=f"{task}/axial m.pt@x",
+        applicable=applicable,
+        applicability_score=None if withheld else 4.0,
+        applicability_threshold=9.0,
+        reasons=("no axial series",) if withheld else (),
+    )
+
+
+def test_not_assessed_studies_rank_after_suspicious_and_before_negatives(tmp_path: Path) -> None:
+    def study(name: str, *rows: TaskRow) -> StudyResult:
+        scored = [(r.task, r.probability, r.threshold) for r in rows if r.probability is not None]
+        return StudyResult(name, name, "ok", suspicion=suspicion_score(scored), tasks=rows)
+
+    results = [
+        study("negative-high", _row("acl", 0.45), _row("meniscus", 0.4)),
+        study("unassessed", _row("acl", None, False), _row("meniscus", 0.1)),
+        study("positive", _row("acl", 0.9), _row("meniscus", None, False)),
+        study("negative-low", _row("acl", 0.05), _row("meniscus", 0.02, None)),
+        StudyResult("broken", "broken", "error", reason="unreadable"),
+    ]
+    order = ["positive", "unassessed", "negative-high", "negative-low", "broken"]
+    assert [r.study for r in ranked(results)] == order
+    for suffix in (".csv", ".json"):
+        path = write_report(tmp_path / f"worklist{suffix}", results)
+        back = read_report(path)
+        assert [r.study for r in ranked(back)] == order
+        unassessed = next(r for r in back if r.study == "unassessed")
+        withheld = next(t for t in unassessed.tasks if t.task == "acl")
+        assert withheld.probability is None and withheld.decision is None
+        assert withheld.applicable is False and withheld.reasons == ("no axial series",)
+        assert withheld.applicability_threshold == 9.0 and withheld.top_slice is None
+    data = json.loads((tmp_path / "worklist.json").read_text())
+    groups = [s["group"] for s in data["studies"]]
+    assert groups == ["suspicious", "not assessed", "negative", "negative", "error"]
+    acl = data["studies"][1]["tasks"][0]
+    assert acl["probability"] is None and acl["applicable"] is False
+    assert acl["applicability"]["reasons"] == ["no axial series"]
+    rows = list(csv.DictReader((tmp_path / "worklist.csv").open()))
+    assert rows[2]["group"] == "not assessed" and rows[2]["probability"] == ""
