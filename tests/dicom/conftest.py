@@ -7,23 +7,13 @@ own result objects.
 from __future__ import annotations
 
 import pytest
-from support.dicom_results import TriagedStudy, write_small_phantom
+from support.dicom_results import TriagedStudy, triaged_small_phantom
 
 
 @pytest.fixture(scope="session")
-def triaged_phantom(tmp_path_factory: pytest.TempPathFactory) -> TriagedStudy:
+def triaged_phantom() -> TriagedStudy:
     """A small phantom knee (ACL and meniscal tears) written as DICOM and triaged (default models)."""
-    from napari_elnet.inference.triage import run_triage
-    from napari_elnet.io import load_study
-    from napari_elnet.models.defaults import load_default_models
-
-    models = load_default_models()
-    if not models:
-        pytest.skip("no default models in this build")
-    folder = write_small_phantom(tmp_path_factory.mktemp("phantom_study"))
-    series = load_study(folder)
-    results = run_triage(series, models, device="cpu")
-    return TriagedStudy(folder, series, results, models)
+    return triaged_small_phantom()
 
 
 @pytest.fixture(scope="session")

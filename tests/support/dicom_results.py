@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,16 +27,49 @@ class TriagedStudy:
 
 
 PHANTOM_SEED = 7
+_CACHE: dict[str, object] = {}
+"""One generated phantom study (and its triage) per test session: generating takes ~10 s."""
+
+
+def _cached_phantom() -> Path:
+    """The small phantom study, generated once per session into a temporary folder."""
+    if "folder" not in _CACHE:
+        from napari_elnet.phantom import PhantomConfig, generate_study
+        from napari_elnet.phantom.writers import write_dicom_study
+
+        parent = Path(tempfile.mkdtemp(prefix="elnet-test-phantom-"))
+        atexit.register(shutil.rmtree, parent, ignore_errors=True)
+        config = PhantomConfig(slices=(18, 20), matrix=(256, 256))
+        labels = {"acl": True, "meniscus": True}
+        _CACHE["folder"] = write_dicom_study(
+            generate_study(PHANTOM_SEED, config, labels), parent / "knee"
+        )
+    return _CACHE["folder"]  # type: ignore[return-value]
 
 
 def write_small_phantom(folder: Path) -> Path:
-    """A small phantom knee study (ACL and meniscal tears, 18-20 slices of 256x256) written as DICOM."""
-    from napari_elnet.phantom import PhantomConfig, generate_study
-    from napari_elnet.phantom.writers import write_dicom_study
+    """A small phantom knee study (ACL and meniscal tears, 18-20 slices of 256x256) copied to ``folder``."""
+    shutil.copytree(_cached_phantom(), folder)
+    return folder
 
-    config = PhantomConfig(slices=(18, 20), matrix=(256, 256))
-    labels = {"acl": True, "meniscus": True}
-    return write_dicom_study(generate_study(PHANTOM_SEED, config, labels), folder)
+
+def triaged_small_phantom() -> TriagedStudy:
+    """The session's phantom study triaged once with the default models (skip without them).
+
+    Its folder is shared by the tests: read it, never write into it.
+    """
+    if "triaged" not in _CACHE:
+        from napari_elnet.inference.triage import run_triage
+        from napari_elnet.io import load_study
+        from napari_elnet.models.defaults import load_default_models
+
+        models = load_default_models()
+        if not models:
+            pytest.skip("no default models in this build")
+        folder = _cached_phantom()
+        series = load_study(folder)
+        _CACHE["triaged"] = TriagedStudy(folder, series, run_triage(series, models, "cpu"), models)
+    return _CACHE["triaged"]  # type: ignore[return-value]
 
 
 def require_tool(name: str, package: str) -> str:
