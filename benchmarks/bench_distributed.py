@@ -17,7 +17,7 @@ Sub-commands (each prints measured numbers; nothing is asserted):
     One epoch of ``train_steps`` (the paper's recipe: oversampling, augmentation, dropout) on the
     first N training and validation cases, in a child process of its own (stopped after S training
     steps when given); prints its peak resident memory (RSS of the process, and PSS of it and its
-    DataLoader workers, sampled every 50 ms), preparation time and training volumes/s.
+    DataLoader workers, sampled every 0.2 s), preparation time and training volumes/s.
 
 ``triage [--studies 16] [--workers 1 2]``
     Synthetic 3-plane DICOM studies triaged by the default models in one process and on Dask local
@@ -129,19 +129,26 @@ def cmd_expand(args: argparse.Namespace) -> None:
     print(f"{counts} cases from {len(volumes)} distinct phantom volumes in {root}")
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of a process in bytes (Linux ``smaps_rollup``; 0 when gone)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def _tree_memory(pid: int) -> tuple[int, int]:
     """(RSS of the process, PSS of it and its children) in bytes."""
     import psutil
 
     process = psutil.Process(pid)
     rss = process.memory_info().rss
-    pss = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            pss += member.memory_full_info().pss
-        except psutil.Error:
-            continue
-    return rss, pss
+    members = [process, *process.children(recursive=True)]
+    return rss, sum(_pss(member.pid) for member in members)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -162,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             except Exception:  # the child is gone
                 return
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            stop.wait(0.05)
+            stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -180,6 +187,7 @@ def train_child(settings: dict[str, object]) -> None:
     import resource
     import threading
 
+    import psutil
     import torch
 
     from napari_elnet.datasets import open_dataset
@@ -203,11 +211,15 @@ def train_child(settings: dict[str, object]) -> None:
     cancel = threading.Event()
     steps = train_steps(config, train_set, out, valid_set, cache=cache, cancel=cancel)
     last: dict[str, float] = {}
+    me = psutil.Process()
+    train_cpu0 = None
     try:
         while True:
             progress = next(steps)
             phases.setdefault(progress.phase, time.perf_counter() - started)
-            if progress.phase == "train":
+            if progress.phase == "train" and train_cpu0 is None:
+                times = me.cpu_times()
+                train_cpu0 = times.user + times.system, time.perf_counter()
                 last = {
                     "steps": progress.step,
                     "of": progress.steps,
@@ -220,6 +232,11 @@ def train_child(settings: dict[str, object]) -> None:
     except StopIteration:
         pass
     seconds = time.perf_counter() - started
+    times = me.cpu_times()  # children: the DataLoader workers, ended with the epoch
+    cpu_train = (
+        times.user + times.system - train_cpu0[0] + times.children_user + times.children_system
+    )
+    wall_train = time.perf_counter() - train_cpu0[1]
     print(
         json.dumps(
             {
@@ -233,6 +250,8 @@ def train_child(settings: dict[str, object]) -> None:
                 "train_volumes_per_s": last.get("rate"),
                 "validate_volumes_per_s": last.get("validate_rate"),
                 "total_s": seconds,
+                "train_cpu_s_per_step": cpu_train / max(last.get("steps", 1), 1),
+                "train_wall_s_per_step": wall_train / max(last.get("steps", 1), 1),
                 "ru_maxrss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
                 "threads": settings["threads"],
                 "workers": settings["workers"],
@@ -285,6 +304,83 @@ def cmd_triage(args: argparse.Namespace) -> None:
             )
 
 
+def _allreduce_worker(rank: int, numel: int, port: int, repeats: int, out: object) -> None:
+    """One gloo rank: time ``repeats`` all-reduces of ``numel`` float32 values."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    tensor = torch.randn(numel)
+    dist.all_reduce(tensor)  # warm-up
+    times = []
+    for _ in range(repeats):
+        dist.barrier()
+        started = time.perf_counter()
+        dist.all_reduce(tensor)
+        times.append(time.perf_counter() - started)
+    if rank == 0:
+        out.put(sorted(times)[len(times) // 2])  # type: ignore[attr-defined]
+    dist.destroy_process_group()
+
+
+def cmd_stepcost(args: argparse.Namespace) -> None:
+    """The parts of one data-parallel step, measured here: forward + backward of one series,
+    reading one series from the cache, and a gloo all-reduce of the gradient (2 local ranks)."""
+    import socket
+
+    import torch
+    import torch.multiprocessing as mp
+    import torch.nn.functional as F
+
+    from napari_elnet.models.model_file import ModelInfo, build_model
+    from napari_elnet.training.cache import CachedVolumes
+
+    torch.set_num_threads(args.threads)
+    model = build_model(ModelInfo(task="acl", plane="axial", k=args.k), seed=0)
+    numel = sum(p.numel() for p in model.parameters())
+    x = torch.randn(args.slices, 1, 256, 256)
+    target = torch.tensor([1])
+    times = []
+    for _ in range(args.repeats + 1):
+        started = time.perf_counter()
+        F.cross_entropy(model(x)[None], target).backward()
+        times.append(time.perf_counter() - started)
+    step = sorted(times[1:])[len(times[1:]) // 2]
+    print(
+        f"ELNet k={args.k}: {numel} parameters ({numel * 4 / 1e6:.2f} MB of float32 gradient); "
+        f"forward + backward of one {args.slices}-slice series: {1000 * step:.0f} ms "
+        f"(median of {args.repeats}, {args.threads} threads)"
+    )
+    if args.cache:
+        entries = [p.parent for p in Path(args.cache).glob("*/index.json")]
+        volumes = CachedVolumes(max(entries, key=lambda p: len(CachedVolumes(p))))
+        reads = []
+        for i in range(min(len(volumes), 50)):
+            started = time.perf_counter()
+            volumes[i].float()
+            reads.append(time.perf_counter() - started)
+        print(
+            f"cache read of one series (float16 -> float32, {len(reads)} series): "
+            f"{1000 * sorted(reads)[len(reads) // 2]:.1f} ms median"
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=_allreduce_worker, args=(r, numel, port, args.repeats, queue))
+        for r in range(2)
+    ]
+    for process in processes:
+        process.start()
+    median = queue.get(timeout=600)
+    for process in processes:
+        process.join()
+    print(f"gloo all-reduce of that gradient, 2 local ranks: {1000 * median:.2f} ms median")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     triage.add_argument("--slices", type=int, default=32)
     triage.add_argument("--size", type=int, default=256)
     triage.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    cost = sub.add_parser("stepcost", help="per-step costs: compute, cache read, all-reduce")
+    cost.add_argument("--k", type=int, default=4)
+    cost.add_argument("--slices", type=int, default=35)
+    cost.add_argument("--threads", type=int, default=2)
+    cost.add_argument("--repeats", type=int, default=10)
+    cost.add_argument("--cache", default="", help="a cache folder to time reads from")
     child = sub.add_parser("train-child")
     child.add_argument("settings")
     args = parser.parse_args(argv)
@@ -322,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd_expand(args)
     elif args.command == "train":
         cmd_train(args)
+    elif args.command == "stepcost":
+        cmd_stepcost(args)
     elif args.command == "triage":
         cmd_triage(args)
     elif args.command == "train-child":
