@@ -52,13 +52,14 @@ def saved_result_layers(
     except Exception as exc:  # damaged results must never stop the study from opening
         warnings.warn(f"ELNet: {path}: DICOM results not read: {exc}", ElnetWarning, stacklevel=2)
         return []
+    mapped = [r for r in results if r.heatmap is not None and r.series_index is not None]
+    not_assessed = [r for r in results if r not in mapped]
     layers = []
-    for result in results:
-        if result.heatmap is None or result.series_index is None:
-            continue  # not assessed: in the report only
-        data, kwargs, kind = heatmap_layer(result, series[result.series_index])
+    for result in mapped:
+        data, kwargs, kind = heatmap_layer(result, series[result.series_index])  # type: ignore[index]
         entry = kwargs["metadata"][METADATA_KEY]
         entry["result"] = result
+        entry["not_assessed"] = not_assessed  # the report's other tasks, which have no layer
         entry["source"] = SOURCE_DICOM
         kwargs["visible"] = False
         layers.append((data, kwargs, kind))
@@ -72,16 +73,23 @@ def is_saved_result(layer: object) -> bool:
     return isinstance(entry, dict) and entry.get("source") == SOURCE_DICOM
 
 
-def saved_results(viewer: napari.Viewer) -> tuple[list[TaskResult], list[Image]]:
-    """Results read back from DICOM results in ``viewer`` and the series layer of each."""
+def saved_results(viewer: napari.Viewer) -> tuple[list[TaskResult], list[Image | None]]:
+    """Results read back from DICOM results in ``viewer`` and the series layer of each.
+
+    The report's tasks that were not assessed come last, with no layer (None).
+    """
     from napari_elnet.plugin import viewer_actions as actions
 
     series_layers = actions.series_layers(viewer)
-    results, layers = [], []
+    results: list[TaskResult] = []
+    layers: list[Image | None] = []
+    not_assessed: dict[str, TaskResult] = {}
     for layer in viewer.layers:
         entry: dict[str, Any] = layer.metadata.get(METADATA_KEY, {})
         if entry.get("role") != "heatmap" or entry.get("source") != SOURCE_DICOM:
             continue
+        for other in entry.get("not_assessed", ()):
+            not_assessed.setdefault(other.task, other)
         result = entry["result"]
         match = next(
             (
@@ -95,6 +103,11 @@ def saved_results(viewer: napari.Viewer) -> tuple[list[TaskResult], list[Image]]
         if match is not None:
             results.append(result)
             layers.append(match)
+    shown = {r.task for r in results}
+    for task, result in not_assessed.items():
+        if task not in shown:
+            results.append(result)
+            layers.append(None)
     return results, layers
 
 
@@ -102,7 +115,7 @@ def export_dicom(
     folder: str | os.PathLike[str],
     viewer: napari.Viewer,
     results: Sequence[TaskResult],
-    result_layers: Sequence[Image],
+    result_layers: Sequence[Image | None],
     models: Sequence[LoadedModel],
 ) -> list[Path]:
     """Write the widget's results as DICOM objects (report, heatmap maps, key images) into ``folder``.
@@ -111,7 +124,7 @@ def export_dicom(
         folder: Output folder (refused inside the folders of any series open in ``viewer``).
         viewer: The viewer; its series layers are the study.
         results: The results shown, one per row.
-        result_layers: The series layer of each result (same order).
+        result_layers: The series layer of each result (same order; None: not run).
         models: The models that produced the results.
     """
     from napari_elnet.dicom.results import write_dicom_results
@@ -121,7 +134,7 @@ def export_dicom(
     names = [layer.name for layer in layers]
     series = [actions.series_of_layer(layer) for layer in layers]
     rows = [
-        dataclasses.replace(result, series_index=names.index(layer.name))
+        dataclasses.replace(result, series_index=None if layer is None else names.index(layer.name))
         for result, layer in zip(results, result_layers, strict=True)
     ]
     return write_dicom_results(series, rows, models, folder)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
-from support.dicom_results import TriagedStudy, write_small_phantom
+from support.dicom_results import TriagedStudy, triaged_small_phantom, write_small_phantom
 
 from napari_elnet.plugin.dicom_results import SOURCE_DICOM, is_saved_result
 from napari_elnet.plugin.layers import METADATA_KEY
@@ -18,22 +18,15 @@ from napari_elnet.plugin.layers import METADATA_KEY
 
 @pytest.fixture(scope="module")
 def reopened(tmp_path_factory: pytest.TempPathFactory) -> TriagedStudy:
-    """A phantom study triaged with the default models, its DICOM results copied into its folder."""
+    """The session's triaged phantom study copied with its DICOM results inside its folder."""
     from napari_elnet.dicom.results import write_dicom_results
-    from napari_elnet.inference.triage import run_triage
-    from napari_elnet.io import load_study
-    from napari_elnet.models.defaults import load_default_models
 
-    models = load_default_models()
-    if not models:
-        pytest.skip("no default models in this build")
+    triaged = triaged_small_phantom()
     root = tmp_path_factory.mktemp("reopen")
+    write_dicom_results(triaged.series, triaged.results, triaged.models, root / "results")
     study = write_small_phantom(root / "knee")
-    series = load_study(study)
-    results = run_triage(series, models, device="cpu")
-    write_dicom_results(series, results, models, root / "results")
     shutil.copytree(root / "results", study / "elnet-results")  # as a PACS export puts them
-    return TriagedStudy(study, series, results, models)
+    return TriagedStudy(study, triaged.series, triaged.results, triaged.models)
 
 
 def test_reader_adds_a_heatmap_layer_per_saved_map(reopened: TriagedStudy) -> None:
@@ -130,3 +123,35 @@ def test_worklist_widget_exports_each_study_in_its_folder(
         "ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm",
     ]  # fmt: skip
     assert widget.status.text().startswith("DICOM results of 1 studies written to")
+
+
+def test_a_task_not_assessed_shows_as_a_row_with_its_reason(
+    reopened: TriagedStudy, make_napari_viewer, qtbot, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from napari_elnet.dicom.results import write_dicom_results
+    from napari_elnet.inference.applicability import Applicability
+    from napari_elnet.plugin.triage_widget import TriageWidget
+
+    study = tmp_path / "knee"
+    shutil.copytree(reopened.folder, study, ignore=shutil.ignore_patterns("elnet-results"))
+    first, kept = reopened.results[0], reopened.results[1:]
+    reason = f"the {first.task} model was not run: the study has no {first.plane} series"
+    not_run = dataclasses.replace(
+        first,
+        probability=None, score=None, heatmap=None, relevance=None, top_slice=None, peak=None,
+        series_index=None, warnings=(),
+        applicability=Applicability(applicable=False, reasons=(reason,)),
+    )  # fmt: skip
+    write_dicom_results(reopened.series, [not_run, *kept], reopened.models, tmp_path / "results")
+    shutil.copytree(tmp_path / "results", study / "elnet-results")
+    viewer = make_napari_viewer()
+    widget = TriageWidget(viewer)
+    qtbot.addWidget(widget)
+    viewer.open(str(study), plugin="napari-elnet")
+    qtbot.waitUntil(lambda: widget.result_table.rowCount() == len(kept) + 1, timeout=10_000)
+    last = widget.result_table.rowCount() - 1
+    assert widget.result_table.item(last, 0).text() == first.task
+    assert widget.result_table.item(last, 1).text() == f"n/a ({reason})"
+    widget.show_result(last)  # nothing to show, nothing breaks
