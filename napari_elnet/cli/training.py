@@ -50,11 +50,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train ELNet on a labelled data folder; the best epoch (by validation ROC-AUC) is saved."""
     from napari_elnet.common.outputs import ensure_outside_inputs
     from napari_elnet.common.steps import run_to_end
-    from napari_elnet.datasets import detect_layout, open_dataset
+    from napari_elnet.datasets import detect_layout
     from napari_elnet.training.crossval import cross_validate_steps, fold_path
     from napari_elnet.training.distributed import launch, launched_world, process_group
     from napari_elnet.training.loop import train_steps
     from napari_elnet.training.metrics import METRIC_HEADERS, METRIC_NAMES
+    from napari_elnet.training.session import open_training_data
 
     if args.nproc > 1 and launched_world() == 1:  # start torchrun, which runs this command again
         return launch(args.nproc, _without_nproc(args.argv))
@@ -63,9 +64,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = train_config(args, layout)
     if launched_world() > 1 and config.folds > 1:
         raise ElnetError("cross-validation (--folds) runs in one process: leave out --nproc")
-    open_args = {"kneemri_positive": args.kneemri_positive} if layout == "kneemri" else {}
-    mrnet_split = "train" if layout == "mrnet" else None
-    train_set = open_dataset(args.data, config.task, config.plane, mrnet_split, **open_args)
+    valid_split = config.folds == 1 and args.val_fraction is None  # MRNet's own valid split
+    opened = open_training_data(args.data, config, valid_split, args.kneemri_positive)
+    train_set, valid_set = opened.train_set, opened.valid_set
     bar = ProgressBar(sys.stderr)
     if config.folds > 1:
         sys.stderr.write(f"{config.folds}-fold cross-validation on {train_set.describe()}\n")
@@ -86,16 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for i in range(len(result.folds)):
             print(f"fold {i + 1} model: {fold_path(out, i)}")
         return EXIT_OK
-    valid_set = None
-    if layout == "mrnet" and args.val_fraction is None:
-        valid_set = open_dataset(args.data, config.task, config.plane, "valid")
-        sys.stderr.write(
-            f"training on {train_set.describe()}; validating on {valid_set.describe()}\n"
-        )
-    else:
-        sys.stderr.write(
-            f"training on {train_set.describe()}, {config.val_fraction:.0%} held out for validation\n"
-        )
+    sys.stderr.write(opened.description + "\n")
     with process_group(config.device) as context:  # one process unless started by torchrun
         steps = train_steps(
             config, train_set, out, valid_set, resume=args.resume, source=args.data,
