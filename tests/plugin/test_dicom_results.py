@@ -10,7 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
-from support.dicom_results import TriagedStudy, triaged_small_phantom, write_small_phantom
+from support.dicom_results import (
+    TriagedStudy,
+    dciodvfy,
+    triaged_small_phantom,
+    write_small_phantom,
+)
 
 from napari_elnet.plugin.dicom_results import SOURCE_DICOM, is_saved_result
 from napari_elnet.plugin.layers import METADATA_KEY
@@ -74,6 +79,8 @@ def test_opened_study_fills_the_triage_table_and_exports_dicom(
     assert "ELNET_SR.dcm" in names and len(names) == 1 + 2 * len(assessed)
     sr = pydicom.dcmread(tmp_path / "export" / "ELNET_SR.dcm")
     assert sr.StudyInstanceUID == reopened.series[0].study.study_uid
+    for path in written:
+        assert dciodvfy(Path(path))[0] == [], path
 
 
 def test_export_into_the_study_folder_is_refused(
