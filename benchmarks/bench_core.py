@@ -170,9 +170,22 @@ def bench_model(args: argparse.Namespace, figures: dict[str, object]) -> None:
 
 def child_peak(mode: str, slices: int, device: str) -> float:
     """Peak memory (MB) of one pass above the set-up, measured in a fresh child process."""
-    env = dict(os.environ)
+    # glibc keeps freed blocks resident (its mmap threshold rises as they are freed), so the set-up's
+    # temporaries would hide the pass's own peak: a fixed threshold and no trim delay make the
+    # resident set follow the live memory.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="0")
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(slices), "--device", device],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            str(slices),
+            "--device",
+            device,
+            "--threads",
+            str(torch.get_num_threads()),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -387,10 +400,17 @@ def main() -> None:
     )
     parser.add_argument("--skip", nargs="*", default=(), choices=("model", "memory", "loading"))
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's); 1 with --clock cpu counts no OpenMP spin-waiting",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global _clock
     _clock = CLOCKS[args.clock]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         run_child(args.child[0], int(args.child[1]), args.device)
         return

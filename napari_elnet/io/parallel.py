@@ -14,9 +14,12 @@ threads).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +34,7 @@ from napari_elnet.io.scan import FileProblem
 V = TypeVar("V")
 
 _LOG = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
 MAX_WORKERS = 4
 """Most decoding processes one read starts (each holds its own decoder and copy of the pixels)."""
 
@@ -114,9 +118,8 @@ def read_dicom_files(
         return [read_dicom_file(path) for path in paths]
     workers = min(policy.worker_count(), len(paths))
     chunk = max(1, len(paths) // (4 * workers))
-    context = multiprocessing.get_context("spawn")
     results: list[DicomImage | FileProblem | None] = []
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with _pool(workers) as pool:
         try:
             for result in pool.map(read_dicom_file, paths, chunksize=chunk):
                 results.append(result)
@@ -131,6 +134,26 @@ def read_dicom_files(
             )
             results.extend(read_dicom_file(path) for path in paths[len(results) :])
     return results
+
+
+def _end_with_parent() -> None:
+    """Worker initializer: on Linux, have the kernel end this worker when its parent ends.
+
+    Without it a worker whose parent was killed waits on its queue forever.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that end with this process."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_end_with_parent)
 
 
 class LoaderProcess(Generic[V]):
@@ -165,7 +188,7 @@ class LoaderProcess(Generic[V]):
         if self._in_process:
             return self._load(*args)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = _pool(1)
         try:
             value = self._pool.submit(self._load, *args).result()
         except BrokenProcessPool as exc:

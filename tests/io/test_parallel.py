@@ -5,6 +5,9 @@ from __future__ import annotations
 import operator
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +110,37 @@ def test_loader_process_runs_elsewhere_and_raises_the_loaders_errors(tmp_path: P
         with pytest.raises(NoUsableSeriesError, match="study b"):
             load_study_ref(bad, read=read)
         assert read(paths, FileKind.DICOM).series[0].shape == (3, 64, 64)
+
+
+ORPHAN = """
+import operator, os, sys, time
+from napari_elnet.io.parallel import LoaderProcess
+if __name__ == "__main__":
+    load = LoaderProcess(operator.call)
+    print(load(os.getpid), flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "zombie" not in status.read_text()
+    except OSError:
+        return False
