@@ -17,6 +17,7 @@ import mmap
 import os
 import stat
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,7 @@ from typing import BinaryIO
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.filereader import _at_pixel_data, read_dataset
 from pydicom.tag import Tag
 
 from napari_elnet.common.series import StudyInfo
@@ -195,6 +197,45 @@ def read_dicom_file(path: Path) -> DicomImage | FileProblem | None:
                 return _read(path, mapped)  # type: ignore[arg-type]
     except OSError as error:
         return FileProblem(path, f"cannot be read: {os_reason(error)}")
+    finally:
+        os.close(fd)
+
+
+def read_dicom_header(path: Path, keywords: Sequence[str]) -> Dataset:
+    """The elements ``keywords`` (and the File Meta) of one DICOM file, without its pixel data.
+
+    Bounded like :func:`read_dicom_file`: only a regular file is opened (non-blocking), and a deflated
+    dataset is inflated at most to the size its header declares. Values are left unconverted (read
+    them through :mod:`napari_elnet.io.dicom_values`).
+
+    Raises:
+        OSError: not a regular file, or unreadable.
+        dicom_pixels.PixelBoundError: a deflate bomb.
+        Exception: pydicom's errors for a damaged header.
+    """
+    tags = [int(Tag(keyword)) for keyword in keywords]
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{describe_mode(info.st_mode)}, not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damaged headers warn on every element
+            meta, stream, syntax = dicom_pixels.open_dataset(handle)
+            if syntax is None or not syntax.is_transfer_syntax:  # let pydicom detect the encoding
+                handle.seek(0)
+                return pydicom.dcmread(
+                    handle, force=True, stop_before_pixels=True, specific_tags=tags
+                )
+            ds = read_dataset(
+                stream,
+                is_implicit_VR=syntax.is_implicit_VR,
+                is_little_endian=syntax.is_little_endian,
+                stop_when=_at_pixel_data,
+                specific_tags=tags,
+            )
+            ds.file_meta = meta
+            return ds
     finally:
         os.close(fd)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,33 +150,26 @@ def read_study_header(path: Path) -> dict[str, str] | FileProblem | None:
         Keyword -> text for the fields in ``_HEADER_KEYWORDS`` that are present; None for a DICOMDIR;
         a FileProblem naming the reason when the header cannot be read.
     """
-    import pydicom
+    from napari_elnet.io import dicom_values
+    from napari_elnet.io.dicom_headers import read_dicom_header
 
-    try:
-        with (
-            warnings.catch_warnings()
-        ):  # damaged headers warn on every element; the problem says it
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(
-                path, stop_before_pixels=True, specific_tags=list(_HEADER_KEYWORDS), force=True
-            )
+    try:  # bounded: regular files only, deflated data inflated only as far as its header declares
+        ds = read_dicom_header(path, _HEADER_KEYWORDS)
     except Exception as error:  # pydicom raises many types for damaged files
         return FileProblem(path, f"DICOM header cannot be read: {type(error).__name__}: {error}")
     meta = getattr(ds, "file_meta", None)
-    sop_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+    sop_class = dicom_values.text(meta, "MediaStorageSOPClassUID") if meta is not None else ""
     if sop_class == "1.2.840.10008.1.3.10":  # Media Storage Directory (DICOMDIR)
         return None
-    values = {keyword: _text(ds.get(keyword)) for keyword in _HEADER_KEYWORDS if keyword in ds}
+    values = {  # through the guarded reader: a damaged value is absent, never an exception
+        keyword: dicom_values.text(ds, keyword).strip() for keyword in _HEADER_KEYWORDS
+    }
+    values = {keyword: value for keyword, value in values.items() if value}
     if not values.get("StudyInstanceUID") and not values.get("SOPClassUID"):
         return FileProblem(
             path, "not a DICOM image header: neither StudyInstanceUID nor SOPClassUID found"
         )
     return values
-
-
-def _text(value: object) -> str:
-    """A header value as stripped text ("" for None)."""
-    return "" if value is None else str(value).strip()
 
 
 def _add_dicom(groups: dict[str, _DicomGroup], path: Path) -> FileProblem | None:
