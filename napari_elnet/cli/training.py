@@ -17,12 +17,10 @@ from napari_elnet.common.series import PLANES
 
 def train_config(args: argparse.Namespace, layout: str) -> Any:
     """The TrainConfig of the command line: the paper's plane and norm per task by default."""
-    from napari_elnet.models.tasks import paper_choice
+    from napari_elnet.datasets import default_choice
     from napari_elnet.training.config import TrainConfig
 
-    plane, norm = paper_choice(args.task)
-    if layout == "kneemri":
-        plane = "sagittal"
+    plane, norm = default_choice(layout, args.task)
     return TrainConfig(
         task=args.task,
         plane=args.plane or plane,

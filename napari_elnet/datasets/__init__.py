@@ -12,9 +12,12 @@ from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Plane
 from napari_elnet.datasets.base import Case, CaseDataset, subset
 from napari_elnet.datasets.dicom import dicom_tasks, is_dicom_table, read_dicom_table
+from napari_elnet.datasets.kneemri import PLANE as KNEEMRI_PLANE
 from napari_elnet.datasets.kneemri import TASKS as KNEEMRI_TASKS
 from napari_elnet.datasets.kneemri import KneeMriPositive, is_kneemri, read_kneemri
 from napari_elnet.datasets.mrnet import is_mrnet, mrnet_tasks, read_mrnet
+from napari_elnet.models.tasks import paper_choice
+from napari_elnet.nn.norm_kinds import NormKind
 
 LAYOUTS: tuple[str, ...] = ("mrnet", "kneemri", "dicom")
 
@@ -23,6 +26,7 @@ __all__ = [
     "Case",
     "CaseDataset",
     "dataset_tasks",
+    "default_choice",
     "detect_layout",
     "open_dataset",
     "subset",
@@ -44,6 +48,16 @@ def detect_layout(path: str | Path) -> str:
         f"{root}: unknown data set layout (expected MRNet train-<task>.csv + train/<plane>/, "
         "KneeMRI metadata.csv, or labels.csv with one DICOM folder per case)"
     )
+
+
+def default_choice(layout: str | None, task: str) -> tuple[Plane, NormKind]:
+    """Default plane and normalization to train ``task`` on data of ``layout``.
+
+    The paper's choice (:func:`napari_elnet.models.tasks.paper_choice`), on the one plane a layout
+    has when it has only one (KneeMRI: sagittal).
+    """
+    plane, norm = paper_choice(task)
+    return (KNEEMRI_PLANE if layout == "kneemri" else plane), norm
 
 
 def dataset_tasks(path: str | Path) -> tuple[str, ...]:

@@ -283,15 +283,13 @@ class TrainingWidget(QWidget):
 
     def _apply_task_defaults(self, task: str) -> None:
         """The paper's plane and normalization for ``task`` (sagittal for KneeMRI)."""
-        from napari_elnet.training.config import TrainConfig
+        from napari_elnet.datasets import default_choice
 
         if not task:
             return
-        config = TrainConfig.for_task(task)
-        self.plane_combo.setCurrentText(
-            "sagittal" if self.layout_name == "kneemri" else config.plane
-        )
-        self.norm_combo.setCurrentText(config.norm)
+        plane, norm = default_choice(self.layout_name, task)
+        self.plane_combo.setCurrentText(plane)
+        self.norm_combo.setCurrentText(norm)
 
     def _update_fraction_enabled(self) -> None:
         use_split = self.valid_split_check.isEnabled() and self.valid_split_check.isChecked()

@@ -149,3 +149,17 @@ def test_phantom_dicom_data_trains(tmp_path: Path, capsys: pytest.CaptureFixture
     args = ["train", str(root), *TINY[:-1], "1", "--val-fraction", "0.34", "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
     assert load_model(out).info.provenance["layout"] == "dicom"
+
+
+def test_train_defaults_follow_the_task_table_and_the_layout() -> None:
+    from napari_elnet.cli import build_parser
+    from napari_elnet.cli.training import train_config
+
+    args = build_parser().parse_args(["train", "DATA", "--task", "meniscus", "--out", "m.pt"])
+    assert (train_config(args, "mrnet").plane, train_config(args, "mrnet").norm) == (
+        "coronal",
+        "contrast",
+    )
+    assert train_config(args, "kneemri").plane == "sagittal"
+    args = build_parser().parse_args(["train", "DATA", "--plane", "axial", "--out", "m.pt"])
+    assert train_config(args, "kneemri").plane == "axial"  # an explicit choice wins

@@ -236,3 +236,12 @@ def test_dicom_table_with_real_files(tmp_path: Path) -> None:
     data = open_dataset(root, "acl", "axial")
     assert data.labels.tolist() == [1, 0]
     np.testing.assert_array_equal(data[0].volume(), volume.astype(np.float32))
+
+
+def test_default_choice_is_the_papers_on_the_layouts_plane() -> None:
+    from napari_elnet.datasets import default_choice
+
+    assert default_choice("mrnet", "meniscus") == ("coronal", "contrast")
+    assert default_choice("dicom", "acl") == ("axial", "layer")
+    assert default_choice("kneemri", "acl") == ("sagittal", "layer")
+    assert default_choice(None, "cartilage") == ("axial", "layer")
