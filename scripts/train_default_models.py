@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "napari_elnet" / "models" / "default_models"
 METRICS = ROOT / "docs" / "default-models-metrics.json"
 EPOCHS = {"meniscus": 20, "acl": 16, "abnormal": 16}
-"""Epochs per task, in training order; plane and normalization are the paper's (PAPER_CHOICES)."""
+"""Epochs per task, in training order; plane and normalization are the paper's (models/tasks.py)."""
 AUGMENT = False
 """Demonstration recipe: the paper's, without its augmentation. With it, ELNet stayed on its loss
 plateau on these phantoms for the meniscus task (25 epochs; contrast or layer norm, with or without
