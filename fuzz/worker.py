@@ -90,6 +90,10 @@ def run_study(path: str) -> dict[str, Any]:
             if bad is not None:
                 return bad
             result = {"outcome": "loaded", "class": f"{len(series)} series"}
+    if path and Path(path).is_dir():  # the worklist's header-only discovery of the same folder
+        bad = _check_discovery(path)
+        if bad is not None:
+            return bad
     problems = []
     for warning in caught:
         if not issubclass(warning.category, ElnetWarning):
@@ -101,6 +105,24 @@ def run_study(path: str) -> dict[str, Any]:
         problems.append(reason_class(reason))
     result["problems"] = problems
     return result
+
+
+def _check_discovery(path: str) -> dict[str, Any] | None:
+    """discover_studies: studies and per-file problems; NoUsableSeriesError is the only exception."""
+    from napari_elnet.common.errors import NoUsableSeriesError
+    from napari_elnet.worklist.discovery import discover_studies
+
+    try:
+        discover_studies(path)
+    except NoUsableSeriesError:
+        return None
+    except MemoryError:
+        return _violation("discovery MemoryError", traceback.format_exc(limit=-4))
+    except Exception as error:  # the contract: nothing else escapes
+        return _violation(
+            f"discovery uncaught {type(error).__name__}", traceback.format_exc(limit=-6)
+        )
+    return None
 
 
 def run_model(path: str) -> dict[str, Any]:
