@@ -92,6 +92,12 @@ def test_checkpoint_carries_metadata(data: Path, tmp_path: Path) -> None:
     assert info.provenance["software"] == "napari-elnet 0.1.0"
     assert len(info.provenance["date"]) == 25  # 2025-01-01T00:00:00+00:00
     assert set(result.history[0]) >= {"train_loss", "val_loss", "roc_auc", "train_volumes_per_s"}
+    # The end of training describes its inputs (applicability): fit on train, threshold on valid.
+    from napari_elnet.inference.applicability import description_of
+
+    description = description_of(loaded)
+    assert description is not None
+    assert (description.n_fit, description.n_threshold) == (6, 4)
 
 
 def test_landmarks_come_from_training_split_only(data: Path, tmp_path: Path) -> None:
@@ -210,12 +216,12 @@ def test_progress_fields(data: Path, tmp_path: Path) -> None:
     seen = list(train_steps(config, train_set, tmp_path / "m.pt", valid_set))
     phases = [p.phase for p in seen]
     assert (
-        phases == ["prepare"] * 10 + ["train"] * 8 + ["validate"] * 4
-    )  # 4 neg + 4 oversampled pos
+        phases == ["prepare"] * 10 + ["train"] * 8 + ["validate"] * 4 + ["describe"] * 10
+    )  # 4 neg + 4 oversampled pos; then the training inputs are described (6 fit + 4 held out)
     last_train = seen[17]
     assert (last_train.epoch, last_train.step, last_train.steps) == (1, 8, 8)
     assert math.isfinite(last_train.loss) and last_train.volumes_per_s > 0
-    assert seen[-1].metrics == {} and seen[-1].best_epoch is None
+    assert seen[21].metrics == {} and seen[21].best_epoch is None  # the last validation step
 
 
 def test_validation_split_from_fraction(data: Path, tmp_path: Path) -> None:
