@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from napari_elnet.common.atomic import write_atomic
@@ -34,6 +35,19 @@ def reasons_of(result: TaskResult) -> tuple[str, ...]:
     """Applicability reasons and warnings of a result, without repeats."""
     reasons = tuple(result.applicability.reasons)
     return tuple(dict.fromkeys((*reasons, *result.warnings)))
+
+
+def _assessed(result: TaskResult) -> tuple[int, int, np.ndarray, float] | None:
+    """(series index, top slice, heatmap, probability) of an assessed result; None when not assessed.
+
+    A result is assessed when it has a probability (not withheld) and the model ran (heatmap, slice).
+    """
+    index, top, heatmap, probability = (
+        result.series_index, result.top_slice, result.heatmap, result.probability,
+    )  # fmt: skip
+    if index is None or top is None or heatmap is None or probability is None:
+        return None
+    return index, top, heatmap, float(probability)
 
 
 def require_dicom_study(series: Sequence[Series]) -> None:
@@ -94,17 +108,16 @@ def write_dicom_results(
     objects: list[tuple[str, Dataset]] = []
     for number, result in enumerate(results):
         model = by_task[result.task]
-        index, top, heatmap = result.series_index, result.top_slice, result.heatmap
-        assessed = result.probability is not None and index is not None and top is not None
-        assessed = assessed and heatmap is not None
-        source = source_of(index) if assessed else None  # type: ignore[arg-type]
-        reference = source.slices[top] if source is not None else None  # type: ignore[index]
+        assessed = _assessed(result)
+        source = None if assessed is None else source_of(assessed[0])
         findings.append(
             TaskFinding(
                 task=result.task,
-                probability=float(result.probability) if assessed else None,  # type: ignore[arg-type]
+                probability=None if assessed is None else assessed[3],
                 threshold=float(result.threshold),
-                top_slice=reference,
+                top_slice=None
+                if source is None or assessed is None
+                else source.slices[assessed[1]],
                 reasons=reasons_of(result),
                 applicable=result.applicability.applicable,
                 model_file=model.path.name if model.path else "",
@@ -112,15 +125,16 @@ def write_dicom_results(
                 demo=bool(model.info.demo),
             )
         )
-        if source is None or top is None or heatmap is None:
+        if source is None or assessed is None:
             continue
+        _index, top, heatmap, probability = assessed
         dataset = source.dataset_of(top)
         evidence[str(dataset.SOPInstanceUID)] = dataset
         pmap = heatmap_map(source, heatmap, result.task, identity.MAP_SERIES_NUMBER + number)
         objects.append((identity.result_file_name("MAP", result.task), pmap))
         legend = Legend(
             task=result.task,
-            probability=float(result.probability),  # type: ignore[arg-type]
+            probability=probability,
             threshold=float(result.threshold),
             slice_index=top,
             n_slices=source.series.shape[0],
