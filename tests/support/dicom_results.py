@@ -91,8 +91,9 @@ def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
 
 
 def dsrdump(path: Path) -> str:
-    """dcmtk's dump of a structured report; fails the test when dsrdump cannot parse it."""
+    """dcmtk's dump of a structured report; fails the test when dsrdump cannot parse it or warns."""
     tool = require_tool("dsrdump", "dcmtk")
     done = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"dsrdump failed on {path}: {done.stderr}"
+    assert done.stderr.strip() == "", f"dsrdump warned on {path}: {done.stderr}"
     return done.stdout
