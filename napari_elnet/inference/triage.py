@@ -29,7 +29,7 @@ from napari_elnet.inference.applicability import (
 )
 from napari_elnet.inference.fullgrad import explain
 from napari_elnet.models.model_file import LoadedModel
-from napari_elnet.transforms.preprocess import prepare_volume
+from napari_elnet.transforms.preprocess import PreparedSeries, prepare_series
 
 MIN_SLICES = 3
 """Series with fewer slices (localizers, single images) are never chosen automatically."""
@@ -193,6 +193,7 @@ def triage_steps(
     choices = resolve_choices(series, models, overrides)
     total = 2 * len(models)
     results: list[TaskResult] = []
+    shared: dict[int, PreparedSeries] = {}  # resized and clipped once per series, for every model
     for number, loaded in enumerate(models):
         task = loaded.info.task
         index, warnings = choices[task]
@@ -205,7 +206,9 @@ def triage_steps(
         extra = (outside_plane_reason(loaded.info.plane, chosen.plane, chosen.name),) * outside
         yield TriageProgress(task, "prepare", 2 * number, total)
         start = time.perf_counter()
-        x = prepare_volume(chosen.array, loaded.info.landmarks).to(torch_device)
+        if index not in shared:
+            shared[index] = prepare_series(chosen.array)
+        x = shared[index].network_input(loaded.info.landmarks).to(torch_device)
         model = loaded.model.to(torch_device)
         prepared = time.perf_counter()
         yield TriageProgress(task, "explain", 2 * number + 1, total)
