@@ -16,7 +16,7 @@ import torch
 
 from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError
-from napari_elnet.common.series import Plane, Series
+from napari_elnet.common.series import Plane, Series, choose_series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.applicability import (
     UNKNOWN,
@@ -30,9 +30,6 @@ from napari_elnet.inference.applicability import (
 from napari_elnet.inference.fullgrad import explain
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.transforms.preprocess import PreparedSeries, prepare_series
-
-MIN_SLICES = 3
-"""Series with fewer slices (localizers, single images) are never chosen automatically."""
 
 
 @dataclass(frozen=True)
@@ -119,19 +116,6 @@ class TaskResult:
         }
 
 
-def choose_series(series: Sequence[Series], plane: Plane) -> int | None:
-    """Index of the series to read for ``plane``: the one of that plane with the most slices.
-
-    Series with fewer than MIN_SLICES slices are passed over. None when no series has that plane.
-    """
-    candidates = [
-        (s.shape[0], -i)
-        for i, s in enumerate(series)
-        if s.plane == plane and s.shape[0] >= MIN_SLICES
-    ]
-    return -max(candidates)[1] if candidates else None
-
-
 def resolve_choices(
     series: Sequence[Series],
     models: Sequence[LoadedModel],
@@ -149,6 +133,7 @@ def resolve_choices(
     choices: dict[str, tuple[int | None, tuple[str, ...]]] = {}
     for loaded in models:
         task, plane = loaded.info.task, loaded.info.plane
+        index: int | None
         if task in overrides:
             index = overrides[task]
             if not 0 <= index < len(series):
