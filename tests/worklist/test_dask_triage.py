@@ -14,14 +14,13 @@ import pytest
 from support.synthetic_data import single_thread
 from support.worklist_factory import make_models
 
-from napari_elnet import cli
+from napari_elnet import cli, phantom
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.worklist import WorklistConfig, read_report, run_worklist
 
 pytest.importorskip("distributed")
-phantom = pytest.importorskip("napari_elnet.phantom")
-from napari_elnet.worklist.dask_triage import (  # noqa: E402 (after the skip)
+from napari_elnet.worklist.dask_triage import (
     PLUGIN_NAME,
     dask_worklist_steps,
     parse_address,
