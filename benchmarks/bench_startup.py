@@ -70,7 +70,10 @@ def command(args: list[str]) -> tuple[float, bool]:
     seconds = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(f"napari-elnet {' '.join(args)} failed: {out.stderr[-500:]}")
-    torch = any(line.rstrip().endswith("| torch") for line in out.stderr.splitlines())
+    torch = any(
+        line.startswith("import time:") and line.split("|")[-1].strip() == "torch"
+        for line in out.stderr.splitlines()
+    )
     return seconds, torch
 
 

@@ -2,9 +2,9 @@
 
 Compressed transfer syntaxes (JPEG 2000 above all) are decoder-bound and single-threaded: threads
 do not help (measured 0.95x with two), worker processes do (1.97x with two). Starting a worker
-costs a few hundred milliseconds (spawn, imports), so :func:`read_dicom_files` uses processes only
-for many files of a compressed syntax on a machine with at least two usable CPUs, and reads in
-this process otherwise. :class:`LoaderProcess` runs a whole loader (e.g. the worklist's study
+costs a few hundred milliseconds (spawn, imports; seconds on a busy machine), so
+:func:`read_dicom_files` uses processes only for many files of a compressed syntax on a machine
+with at least two usable CPUs, and reads in this process otherwise. :class:`LoaderProcess` runs a whole loader (e.g. the worklist's study
 loader) in one long-lived worker process, so pydicom's pure-Python parsing never holds the GIL of
 the thread that runs the models.
 
@@ -44,12 +44,15 @@ class DecodePolicy:
     """When and how :func:`read_dicom_files` decodes in worker processes.
 
     Attributes:
-        min_files: fewest files for which worker processes pay (their start-up is ~0.3 s).
+        min_files: fewest files for which worker processes pay. Starting a worker (spawn, imports)
+            costs ~0.4 s on a quiet machine and several seconds on a busy one, while a 512x512
+            JPEG 2000 slice decodes in ~50 ms: on two cores the workers win clearly only from
+            about 64 such files (measured: 20 files were 4x slower in workers under load).
         workers: number of worker processes; None: the usable CPUs, at most MAX_WORKERS.
             1 always reads in this process.
     """
 
-    min_files: int = 16
+    min_files: int = 64
     workers: int | None = None
 
     def __post_init__(self) -> None:

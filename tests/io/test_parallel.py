@@ -62,9 +62,9 @@ def test_worker_processes_give_the_in_process_results(tmp_path: Path) -> None:
     assert str(got[-1]) == str(expected[-1])
 
 
-def test_read_study_decodes_compressed_series_in_workers(tmp_path: Path) -> None:
+def test_read_study_reads_compressed_series(tmp_path: Path) -> None:
     _series(tmp_path / "study", "MR_small_jp2klossless.dcm", 16)
-    assert decoding_pays(sorted((tmp_path / "study").iterdir()), DecodePolicy(workers=2))
+    assert not decoding_pays(sorted((tmp_path / "study").iterdir()), DecodePolicy(workers=2))
     scan = read_study(tmp_path / "study")
     assert [s.shape for s in scan.series] == [(16, 64, 64)]
     reference = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
