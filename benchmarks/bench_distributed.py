@@ -220,11 +220,14 @@ def train_child(settings: dict[str, object]) -> None:
             if progress.phase == "train" and train_cpu0 is None:
                 times = me.cpu_times()
                 train_cpu0 = times.user + times.system, time.perf_counter()
-                last = {
+            if progress.phase == "train":
+                last |= {
                     "steps": progress.step,
                     "of": progress.steps,
                     "rate": progress.volumes_per_s,
                 }
+                times = me.cpu_times()  # the DataLoader workers' CPU is added when they end
+                train_end = times.user + times.system, time.perf_counter()
                 if stop_after and progress.step >= stop_after:
                     cancel.set()
             elif progress.phase == "validate":
@@ -232,11 +235,10 @@ def train_child(settings: dict[str, object]) -> None:
     except StopIteration:
         pass
     seconds = time.perf_counter() - started
-    times = me.cpu_times()  # children: the DataLoader workers, ended with the epoch
-    cpu_train = (
-        times.user + times.system - train_cpu0[0] + times.children_user + times.children_system
-    )
-    wall_train = time.perf_counter() - train_cpu0[1]
+    times = me.cpu_times()  # children: the DataLoader workers (training and validation ones)
+    workers_cpu = times.children_user + times.children_system
+    cpu_train = train_end[0] - train_cpu0[0] + workers_cpu
+    wall_train = train_end[1] - train_cpu0[1]
     print(
         json.dumps(
             {
@@ -252,6 +254,7 @@ def train_child(settings: dict[str, object]) -> None:
                 "total_s": seconds,
                 "train_cpu_s_per_step": cpu_train / max(last.get("steps", 1), 1),
                 "train_wall_s_per_step": wall_train / max(last.get("steps", 1), 1),
+                "workers_cpu_s": workers_cpu,
                 "ru_maxrss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
                 "threads": settings["threads"],
                 "workers": settings["workers"],
