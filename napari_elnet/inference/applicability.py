@@ -111,7 +111,7 @@ def no_series_of_plane(plane: str) -> Applicability:
 def outside_plane_reason(model_plane: str, series_plane: str, series_name: str) -> str:
     """Reason carried by a result that the user asked for on a series of another plane."""
     return (
-        f"outside the model's plane: a {model_plane} model run on the {series_plane} series "
+        f"outside the model's plane: the {model_plane} model ran on the {series_plane} series "
         f"{series_name!r} chosen by the user"
     )
 

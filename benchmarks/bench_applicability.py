@@ -1,0 +1,278 @@
+"""Applicability benchmark: which series the default models accept, which they refuse, and the cost.
+
+Sets (none of them used to fit or set any threshold: the description is fit on the recipe's
+training split and its thresholds on the recipe's validation split, see
+``scripts/train_default_models.py --describe-only``):
+
+- ``held-out``: phantom studies of the recipe's held-out seed (``TEST_SEED`` 2000, the studies the
+  model card's held-out metrics come from), each model on its own plane's series, as a DICOM user
+  has them (float, 256-512 matrices). Target: >= 97% judged applicable.
+- ``wrong plane``: the same studies' series of the other planes, run explicitly (the plane gate
+  alone refuses them all by construction when no series of the model's plane is in the study;
+  this measures the distribution gate alone, for a user's explicit choice).
+- ``T1``, ``T2``: phantom studies of those contrasts (seed ``CONTRAST_SEED``), own plane.
+- ``noise x``: held-out series with Rician noise of sigma = x times their 99th percentile (the
+  phantom's own noise is 0.015-0.04 of the fluid signal), x in ``NOISE``.
+- ``ghosting s/p``: held-out series with k-space motion: every p-th phase-encoding line acquired
+  with the object shifted by s of the field of view, (s, p) in ``GHOSTS``.
+- ``real``: every series of every folder in ``../shared/data`` (automatic choice: plane gate plus
+  distribution gate; and each model forced onto each series: distribution gate alone).
+
+Cost: the applicability check of one series (intensity profile, cheap checks, Mahalanobis
+distance; the features come from the FullGrad pass) against the model's plain forward and against
+the whole triage of the series (prepare + FullGrad), median over held-out series.
+
+Usage: ``python benchmarks/bench_applicability.py [--cache DIR] [--n 60] [--n-contrast 20]
+[--json FILE]``. ``--generate-only`` writes the phantom cache and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_elnet.common.series import Series
+from napari_elnet.inference.applicability import assess, description_of
+from napari_elnet.inference.fullgrad import explain
+from napari_elnet.inference.triage import run_triage
+from napari_elnet.io import load_study
+from napari_elnet.models.defaults import load_default_models
+from napari_elnet.models.model_file import LoadedModel
+from napari_elnet.phantom import PhantomConfig, generate_study
+from napari_elnet.transforms.preprocess import prepare_volume
+
+TEST_SEED = 2000
+"""The recipe's held-out seed: study i has seed TEST_SEED * 100003 + i (phantom.writers.studies)."""
+CONTRAST_SEED = 4000
+PLANES = ("sagittal", "coronal", "axial")
+NOISE = (0.15, 0.5)
+GHOSTS = ((0.04, 4), (0.15, 2))
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def cache_studies(cache: Path, kind: str, n: int) -> list[dict[str, np.ndarray]]:
+    """The three stacks of ``n`` phantom studies of one kind, generated once into ``cache``."""
+    studies = []
+    for i in range(n):
+        path = cache / f"{kind}-{i:03d}.npz"
+        if not path.exists():
+            if kind == "held-out":
+                study = generate_study(TEST_SEED * 100003 + i)
+            else:
+                study = generate_study(CONTRAST_SEED + i, PhantomConfig(contrast=kind.lower()))
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, **{p: study.series[p].array for p in PLANES})
+            tmp.rename(path)
+            print(f"  generated {path.name}", file=sys.stderr, flush=True)
+        with np.load(path) as data:
+            studies.append({p: data[p] for p in PLANES})
+    return studies
+
+
+def heavy_noise(array: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarray:
+    """Rician noise of sigma ``level`` x the series' 99th percentile."""
+    sigma = level * float(np.percentile(array, 99))
+    real = array + rng.normal(0, sigma, array.shape)
+    imag = rng.normal(0, sigma, array.shape)
+    return np.hypot(real, imag).astype(np.float32)
+
+
+def motion_ghosting(array: np.ndarray, shift: float, period: int) -> np.ndarray:
+    """Periodic motion in k-space: every ``period``-th phase-encoding line (rows) acquired with
+    the object shifted by ``shift`` of the field of view along the phase direction."""
+    rows = array.shape[1]
+    k = np.fft.fft2(array, axes=(1, 2))
+    ky = np.fft.fftfreq(rows)[:, None]
+    phase = np.exp(-2j * np.pi * ky * shift * rows)
+    moved = np.zeros(rows, bool)
+    moved[::period] = True
+    k[:, moved, :] *= phase[moved]
+    return np.abs(np.fft.ifft2(k, axes=(1, 2))).astype(np.float32)
+
+
+def check(loaded: LoadedModel, array: np.ndarray) -> tuple[bool, float, list[str]]:
+    """(applicable, distance, reasons) of a model on one series: the triage's own check."""
+    description = description_of(loaded)
+    with torch.no_grad():
+        features = loaded.model.features(prepare_volume(array, loaded.info.landmarks))
+    verdict = assess(description, array, features)
+    return bool(verdict.applicable), float(verdict.score or np.nan), list(verdict.reasons)
+
+
+def share(flags: list[bool]) -> float:
+    return float(np.mean(flags)) if flags else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/elnet-bench-applicability"))
+    parser.add_argument("--n", type=int, default=60, help="held-out studies")
+    parser.add_argument("--n-contrast", type=int, default=20, help="T1 and T2 studies each")
+    parser.add_argument("--n-corrupted", type=int, default=20, help="series per corruption")
+    parser.add_argument("--cost-series", type=int, default=5, help="series timed for the cost")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--generate-only", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    held_out = cache_studies(args.cache, "held-out", args.n)
+    contrasts = {c: cache_studies(args.cache, c, args.n_contrast) for c in ("T1", "T2")}
+    if args.generate_only:
+        return 0
+    models = load_default_models()
+    missing = [m.info.task for m in models if description_of(m) is None]
+    if missing:
+        print(f"no applicability description in the {missing} model files", file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(0)
+    record: dict[str, dict[str, object]] = {}
+    for loaded in models:
+        task, plane = loaded.info.task, loaded.info.plane
+        d = description_of(loaded)
+        assert d is not None
+        rows: dict[str, list[tuple[bool, float, list[str]]]] = {}
+        own = [s[plane] for s in held_out]
+        rows["held-out"] = [check(loaded, a) for a in own]
+        others = [p for p in PLANES if p != plane]
+        rows["wrong plane"] = [check(loaded, s[others[i % 2]]) for i, s in enumerate(held_out)]
+        for name, studies in contrasts.items():
+            rows[name] = [check(loaded, s[plane]) for s in studies]
+        few = own[: args.n_corrupted]
+        for level in NOISE:
+            rows[f"noise {level:g}"] = [check(loaded, heavy_noise(a, rng, level)) for a in few]
+        for shift, period in GHOSTS:
+            rows[f"ghosting {shift:g}/{period}"] = [
+                check(loaded, motion_ghosting(a, shift, period)) for a in few
+            ]
+        out: dict[str, object] = {"threshold": d.threshold}
+        for name, results in rows.items():
+            accepted = [r[0] for r in results]
+            distances = np.array([r[1] for r in results])
+            by_distance = [r[1] > d.threshold for r in results]
+            by_checks = [
+                any(not x.startswith("unlike the training") for x in r[2]) for r in results
+            ]
+            out[name] = {
+                "n": len(results),
+                "applicable": share(accepted),
+                "refused": 1.0 - share(accepted),
+                "refused_by_distance": share(by_distance),
+                "refused_by_cheap_checks": share(by_checks),
+                "distance_median": float(np.median(distances)),
+            }
+        record[f"{task}/{plane}"] = out
+    record["real"] = real_data(models)
+    record["cost"] = cost(models, held_out[: args.cost_series])
+    print_tables(record)
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return 0
+
+
+def real_data(models: list[LoadedModel]) -> dict[str, object]:
+    """Every real series: automatic triage (both gates) and each model forced onto it."""
+    if not REAL.is_dir():
+        return {"skipped": f"{REAL} is absent"}
+    series: list[Series] = []
+    for folder in sorted(p for p in REAL.iterdir() if p.is_dir()):
+        series.extend(load_study(folder))
+    automatic, forced = [], []
+    for s in series:
+        results = run_triage([s], models, device="cpu")
+        automatic += [
+            (s.name, r.task, r.probability is None, list(r.applicability.reasons)) for r in results
+        ]
+        for loaded in models:
+            if s.shape[0] >= 1:
+                ok, distance, reasons = check(loaded, s.array)
+                forced.append((s.name, loaded.info.task, not ok, distance, reasons))
+    return {
+        "series": len(series),
+        "automatic_refused": share([a[2] for a in automatic]),
+        "forced_refused": share([f[2] for f in forced]),
+        "forced_refused_by_distance": share(
+            [any(r.startswith("unlike the training") for r in f[4]) for f in forced]
+        ),
+        "automatic": automatic,
+        "forced": forced,
+    }
+
+
+def cost(models: list[LoadedModel], studies: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Median seconds per series: the check, the plain forward, the whole triage of the series."""
+    check_s, forward_s, triage_s = [], [], []
+    for loaded in models:
+        d = description_of(loaded)
+        for s in studies:
+            array = s[loaded.info.plane]
+            start = time.perf_counter()
+            x = prepare_volume(array, loaded.info.landmarks)
+            prepared = time.perf_counter()
+            with torch.no_grad():
+                features = loaded.model.features(x)
+                loaded.model.head(features)
+            forwarded = time.perf_counter()
+            explain(loaded.model, x, output_size=array.shape[1:])
+            explained = time.perf_counter()
+            assess(d, array, features)
+            checked = time.perf_counter()
+            check_s.append(checked - explained)
+            forward_s.append(forwarded - prepared)
+            triage_s.append(explained - start)
+    c, f, t = (float(np.median(v)) for v in (check_s, forward_s, triage_s))
+    return {
+        "check_s": c,
+        "forward_s": f,
+        "triage_s": t,
+        "check_over_forward": c / f,
+        "check_over_triage": c / t,
+    }
+
+
+def print_tables(record: dict[str, dict[str, object]]) -> None:
+    for model, out in record.items():
+        if model in ("real", "cost"):
+            continue
+        print(f"\n{model} (distance threshold {out['threshold']:.2f})")
+        print(
+            f"  {'set':16s} {'n':>4s} {'applicable':>10s} {'refused':>8s} {'by dist':>8s} "
+            f"{'by checks':>9s} {'median dist':>11s}"
+        )
+        for name, row in out.items():
+            if name == "threshold":
+                continue
+            assert isinstance(row, dict)
+            print(
+                f"  {name:16s} {row['n']:4d} {row['applicable']:10.1%} {row['refused']:8.1%} "
+                f"{row['refused_by_distance']:8.1%} {row['refused_by_cheap_checks']:9.1%} "
+                f"{row['distance_median']:11.2f}"
+            )
+    real = record["real"]
+    print(f"\nreal series ({REAL}): {real.get('series')} series")
+    if "automatic" in real:
+        print(
+            f"  automatic triage refused {real['automatic_refused']:.1%} of series x model; "
+            f"each model forced onto each series refused {real['forced_refused']:.1%} "
+            f"(by distance alone {real['forced_refused_by_distance']:.1%})"
+        )
+        for name, task, refused, distance, reasons in real["forced"]:  # type: ignore[misc]
+            print(
+                f"    {task:9s} {name[:40]:40s} refused={refused} distance {distance:.1f}: "
+                f"{'; '.join(reasons)}"
+            )
+    c = record["cost"]
+    print(
+        f"\ncost per series (median): check {c['check_s'] * 1e3:.1f} ms, forward "
+        f"{c['forward_s'] * 1e3:.0f} ms ({c['check_over_forward']:.1%}), triage "
+        f"{c['triage_s'] * 1e3:.0f} ms ({c['check_over_triage']:.1%})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
