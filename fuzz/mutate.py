@@ -89,7 +89,11 @@ _BYTE_MUTATORS: tuple[Callable[[random.Random, bytearray], str], ...] = (
 def mutate_bytes(rng: random.Random, data: bytes, rounds: int | None = None) -> tuple[bytes, str]:
     """1-4 random byte-level mutations; the label names the first (e.g. ``bitflip``)."""
     out = bytearray(data or b"\0")
-    labels = [rng.choice(_BYTE_MUTATORS)(rng, out) for _ in range(rounds or rng.randint(1, 4))]
+    labels = []
+    for _ in range(rounds or rng.randint(1, 4)):
+        if not out:  # an earlier truncation or cut emptied it
+            out.append(0)
+        labels.append(rng.choice(_BYTE_MUTATORS)(rng, out))
     return bytes(out), labels[0]
 
 

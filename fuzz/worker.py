@@ -56,7 +56,7 @@ def _bombs() -> tuple[bytes, ...]:
 
 
 def _violation(kind: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"outcome": "violation", "class": kind, "detail": detail[:400], **extra}
+    return {"outcome": "violation", "class": kind, "detail": detail[-800:], **extra}
 
 
 def _check_series(series: list[Any]) -> dict[str, Any] | None:

@@ -120,7 +120,8 @@ def read_npy(path: Path) -> np.ndarray:
                 raise NpyError(f"expected a 3-D (S, H, W) or 2-D array, got shape {shape}")
             if count == 0:
                 raise NpyError(f"empty array of shape {shape}")
-            data = np.frombuffer(handle.read(present), dtype=dtype, count=count)
+            # a bytearray makes the array writable (frombuffer on bytes would be read-only)
+            data = np.frombuffer(bytearray(handle.read(present)), dtype=dtype, count=count)
     finally:
         os.close(fd)
     return data.reshape(shape, order="F" if fortran else "C")

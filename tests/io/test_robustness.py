@@ -187,3 +187,14 @@ def test_acr_nema_file_without_file_meta_is_read_as_implicit_little(tmp_path: Pa
 def test_empty_path_is_refused() -> None:
     with pytest.raises(NoUsableSeriesError, match="no path given"):
         load_study("")
+
+
+def test_float32_npy_with_nan_loads_writable_with_a_warning(tmp_path: Path) -> None:
+    volume = np.zeros((2, 4, 4), dtype=np.float32)
+    volume[0, 0, 0] = np.nan
+    np.save(tmp_path / "case².npy", volume)  # found by the fuzzer: a read-only float32 view
+
+    (series,) = read_study(tmp_path).series
+
+    assert series.array[0, 0, 0] == 0.0
+    assert any("1 voxel(s) are not finite" in w for w in series.warnings)
