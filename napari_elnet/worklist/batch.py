@@ -30,7 +30,7 @@ from napari_elnet.io.parallel import LoaderProcess
 from napari_elnet.io.scan import FileProblem, StudyScan
 from napari_elnet.io.study import read_files
 from napari_elnet.models.model_file import LoadedModel
-from napari_elnet.worklist.allocator import limit_heap_growth
+from napari_elnet.worklist.allocator import release_free_memory
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.loading import load_study_ref
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
@@ -67,7 +67,7 @@ class WorklistConfig:
         suspicion: Weights of the ranking score.
         load_process: Read the studies in a separate worker process (the default loader only), so
             that pydicom's parsing never holds the GIL of the thread that runs the models.
-        limit_heap_growth: Fix glibc's mmap threshold for this process when the run starts, so
+        release_memory: Give glibc's free heap memory back to the system after every study, so
             that resident memory stays flat over many studies (see
             :mod:`napari_elnet.worklist.allocator`; no effect on other C libraries).
     """
@@ -79,7 +79,7 @@ class WorklistConfig:
     include_phi: bool = False
     suspicion: SuspicionConfig = field(default_factory=SuspicionConfig)
     load_process: bool = True
-    limit_heap_growth: bool = True
+    release_memory: bool = True
 
     def __post_init__(self) -> None:
         if self.prefetch < 1:
@@ -208,8 +208,6 @@ def worklist_steps(
     discovery = source if isinstance(source, Discovery) else discover_studies(source)
     _check_models(models)
     resolve_device(config.device)
-    if config.limit_heap_growth:
-        limit_heap_growth()
     previous = _previous_results(discovery.root, config)
     skip = set(done_ids) | {r.study_id for r in previous}
     todo = [s for s in discovery.studies if s.study_id not in skip]
@@ -231,6 +229,8 @@ def worklist_steps(
             tally.errors += result.status == "error"
             if config.report is not None:
                 write_report(config.report, [*previous, *results], config.include_phi)
+            if config.release_memory:
+                release_free_memory()
             yield tally.progress("study", result.study, result=results[-1])
             if cancel is not None and cancel.is_set() and tally.finished < len(todo):
                 cancelled = True
