@@ -65,8 +65,9 @@ class WorklistConfig:
         include_phi: Keep patient name, ID, study date, folders and series UIDs in the results and the
             report.
         suspicion: Weights of the ranking score.
-        load_process: Read the studies in a separate worker process (the default loader only), so
-            that pydicom's parsing never holds the GIL of the thread that runs the models.
+        load_process: Read the studies in a separate worker process (the default loader only, runs
+            of two or more studies), so that pydicom's parsing never holds the GIL of the thread
+            that runs the models.
         release_memory: Give glibc's free heap memory back to the system after every study, so
             that resident memory stays flat over many studies (see
             :mod:`napari_elnet.worklist.allocator`; no effect on other C libraries).
@@ -216,7 +217,7 @@ def worklist_steps(
     cancelled = False
     yield tally.progress("start")
     with (
-        _study_loader(loader, config) as load,
+        _study_loader(loader, config, len(todo)) as load,
         Prefetcher(todo, load, config.prefetch) as prefetcher,
     ):
         waited = time.perf_counter()
@@ -280,14 +281,16 @@ def triage_study(
 
 
 def _study_loader(
-    loader: StudyLoader, config: WorklistConfig
+    loader: StudyLoader, config: WorklistConfig, studies: int
 ) -> AbstractContextManager[StudyLoader]:
     """``loader`` itself, or the default loader reading in a worker process (``load_process``).
 
     The worker runs :func:`napari_elnet.io.study.read_files` (it imports neither torch nor the
-    worklist); the parent only waits for and unpickles the series.
+    worklist); the parent only waits for and unpickles the series. A run of one study (the DICOM
+    node's) reads in this process: there is no compute to overlap, and starting the worker would
+    only add its start-up to the study's latency.
     """
-    if config.load_process and loader is load_study_ref:
+    if config.load_process and loader is load_study_ref and studies > 1:
         return _ProcessLoader(LoaderProcess(read_files))
     return nullcontext(loader)
 

@@ -250,3 +250,23 @@ def test_cancel_event_stops_after_the_current_study(root: Path, models: list[Loa
             break
     assert report.cancelled is True
     assert len(report.results) == 1
+
+
+def test_studies_are_read_in_a_loader_process_only_for_several_studies() -> None:
+    import functools
+
+    from napari_elnet.io.parallel import LoaderProcess
+    from napari_elnet.worklist.batch import _study_loader
+    from napari_elnet.worklist.loading import load_study_ref
+
+    config = WorklistConfig(device="cpu")
+    with _study_loader(load_study_ref, config, 1) as load:
+        assert load is load_study_ref  # one study (the DICOM node): no process to start
+    with _study_loader(load_study_ref, config, 2) as load:
+        assert isinstance(load, functools.partial)
+        assert isinstance(load.keywords["read"], LoaderProcess)
+    with _study_loader(load_study_ref, WorklistConfig(device="cpu", load_process=False), 5) as load:
+        assert load is load_study_ref
+    custom = lambda ref: []  # noqa: E731 - a test's own loader runs as given
+    with _study_loader(custom, config, 5) as load:
+        assert load is custom
