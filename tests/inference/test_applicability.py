@@ -61,8 +61,8 @@ def described(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     rng = np.random.default_rng(0)
     info = ModelInfo(task="acl", plane="axial", k=1)
     model = build_model(info, seed=1).eval()
-    fit = [_Case(_knee_like(rng)) for _ in range(24)]
-    held = [_Case(_knee_like(rng)) for _ in range(16)]
+    fit = [_Case(_knee_like(rng)) for _ in range(16)]
+    held = [_Case(_knee_like(rng)) for _ in range(8)]
     steps = describe_cases(model, None, fit, held)
     progress = []
     try:
@@ -70,7 +70,7 @@ def described(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
             progress.append(next(steps))
     except StopIteration as stop:
         description = stop.value
-    assert progress[-1] == (40, 40)
+    assert progress[-1] == (24, 24)
     path = tmp_path_factory.mktemp("models") / "acl.pt"
     return load_model(save_model(path, model, info, description.to_payload()))
 
@@ -129,7 +129,7 @@ def test_description_round_trips_through_the_model_file(described: LoadedModel) 
     description = description_of(described)
     assert description is not None
     assert description.mean.shape == (16,) and description.precision.shape == (16, 16)
-    assert description.n_fit == 24 and description.n_threshold == 16
+    assert description.n_fit == 16 and description.n_threshold == 8
     again = load_model(described.path)  # type: ignore[arg-type]
     np.testing.assert_array_equal(description_of(again).precision, description.precision)  # type: ignore[union-attr]
 
