@@ -32,10 +32,12 @@ def _strict_json(path: Path) -> dict:
 
 
 def _check(record: dict, slices: int, heatmaps: Path) -> None:
-    assessed = [r for r in record["results"] if r["probability"] is not None]
-    assert assessed, record
-    for result in assessed:
-        assert 0.0 <= result["probability"] <= 1.0
+    """Every forced model ran (FullGrad included): a top slice in the series, one finite heatmap plane
+    per slice; its probability is in [0, 1] or withheld as not applicable (None), never NaN."""
+    ran = [r for r in record["results"] if r["top_slice"] is not None]
+    assert ran, record
+    for result in ran:
+        assert result["probability"] is None or 0.0 <= result["probability"] <= 1.0
         assert 0 <= result["top_slice"] < slices
         heatmap = np.load(heatmaps / f"{result['task']}_heatmap.npy")
         assert heatmap.shape[0] == slices
