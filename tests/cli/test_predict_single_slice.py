@@ -3,8 +3,9 @@
 The shipped default models run on generated axial DICOM series of S slices and, when
 ``../shared/data`` is present, on one unmodified scanner slice. Series of fewer than
 ``MIN_SLICES`` (3) slices are passed over by the automatic choice (localizers), so the models are
-forced onto them with ``--series``; without it such a study still exits 0 with no probability. Each run exits 0, its JSON is strict JSON (no NaN/inf), every probability is in [0, 1],
-the top slice lies in the series and the heatmap has one plane per slice.
+forced onto them with ``--series``; without it such a study still exits 0 with no probability.
+Each run exits 0, its JSON is strict JSON (no NaN/inf), every probability is in [0, 1] or withheld
+as not applicable, the top slice lies in the series and the heatmap has one plane per slice.
 """
 
 from __future__ import annotations
