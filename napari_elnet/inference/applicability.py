@@ -363,6 +363,10 @@ def intensity_profile(
     return (values - values[0]) / span if span > 0 else np.zeros_like(values)
 
 
+MIN_SHRINKAGE = 1e-3
+"""Smallest shrinkage :func:`ledoit_wolf` returns (keeps the covariance invertible)."""
+
+
 def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
     """Ledoit-Wolf shrinkage covariance (Ledoit and Wolf, J. Multivar. Anal. 2004).
 
@@ -376,6 +380,10 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
     xc = x - x.mean(axis=0)
     sample = xc.T @ xc / n
     mu = float(np.trace(sample)) / p
+    if not mu > 0:
+        # No spread at all (e.g. a barely trained model whose features are equal on every series):
+        # unit covariance, so any departure from the training mean counts in full.
+        return np.eye(p), 1.0
     x2 = xc**2
     beta_sum = float(np.sum(x2.T @ x2)) / n
     delta_sum = float(np.sum(sample**2))
@@ -383,6 +391,9 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
     delta = (delta_sum - 2 * mu * float(np.trace(sample)) + p * mu**2) / p
     beta = min(beta, delta)
     shrinkage = 0.0 if delta == 0 else beta / delta
+    # The closed form can give 0 with very few series (two series: beta is exactly 0), leaving the
+    # rank-deficient sample covariance; a floor keeps the estimate invertible.
+    shrinkage = max(shrinkage, MIN_SHRINKAGE)
     covariance = (1 - shrinkage) * sample + shrinkage * mu * np.eye(p)
     return covariance, shrinkage
 

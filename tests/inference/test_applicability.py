@@ -11,6 +11,7 @@ import torch
 from napari_elnet.common.errors import ModelFileError
 from napari_elnet.common.series import Series
 from napari_elnet.inference.applicability import (
+    MIN_SHRINKAGE,
     UNKNOWN,
     Applicability,
     SeriesStats,
@@ -94,6 +95,27 @@ def test_ledoit_wolf_shrinks_towards_a_scaled_identity() -> None:
     sample = centred.T @ centred / len(white)
     mu = np.trace(sample) / 10
     np.testing.assert_allclose(covariance, (1 - shrinkage) * sample + shrinkage * mu * np.eye(10))
+
+
+def test_features_without_spread_give_a_unit_covariance_and_a_finite_description() -> None:
+    # A barely trained model can give every training series the same features (cross-validation
+    # folds of a few cases): the description must still be fit, and any departure counts.
+    same = np.ones((3, 6))
+    covariance, shrinkage = ledoit_wolf(same)
+    np.testing.assert_array_equal(covariance, np.eye(6))
+    assert shrinkage == 1.0
+    profile = np.linspace(0, 1, 11)
+    fit = [SeriesStats((20, 256, 256), profile, np.ones(6)) for _ in range(3)]
+    held = [SeriesStats((20, 256, 256), profile, np.ones(6))]
+    description = fit_description(fit, held)
+    assert np.isfinite(description.precision).all()
+    assert description.distance(np.ones(6)) == pytest.approx(0.0)
+    assert description.distance(np.ones(6) + 0.5) > description.threshold
+    # Two series (a fold of a tiny data set): the closed form gives no shrinkage, the floor does.
+    rng = np.random.default_rng(3)
+    two = [SeriesStats((20, 256, 256), profile, rng.normal(size=6)) for _ in range(2)]
+    assert ledoit_wolf(np.stack([s.features for s in two]))[1] == MIN_SHRINKAGE
+    assert np.isfinite(fit_description(two, held).precision).all()
 
 
 def test_threshold_is_the_held_out_quantile_and_distance_grows_off_distribution() -> None:
