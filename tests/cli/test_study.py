@@ -125,8 +125,33 @@ def test_real_knee_info_and_predict(
     assert main(["predict", str(knee_dir), "--model", str(random_model), "--json", "-"]) == 0
     captured = capsys.readouterr()
     (result,) = json.loads(captured.out)["results"]
-    assert result["series"].endswith("(sagittal)")
+    # Plane gate: an axial model is not run on a study with no axial series.
+    assert result["applicable"] is False
+    assert result["probability"] is None
+    assert any("no axial series" in reason for reason in result["applicability"]["reasons"])
+    # Run explicitly on the sagittal series, the result stays marked outside the model's plane.
+    assert main(["predict", str(knee_dir), "--model", str(random_model), "--series", "acl=0"]) == 0
+    captured = capsys.readouterr()
+    assert "[outside plane]" in captured.out
     assert "trained on axial" in captured.err  # the plane mismatch is said, not hidden
+    assert (
+        main(
+            [
+                "predict",
+                str(knee_dir),
+                "--model",
+                str(random_model),
+                "--series",
+                "acl=0",
+                "--json",
+                "-",
+            ]
+        )
+        == 0
+    )
+    (forced,) = json.loads(capsys.readouterr().out)["results"]
+    assert forced["series"].endswith("(sagittal)")
+    assert forced["applicability"]["outside_plane"] is True
 
 
 def test_training_progress_keeps_one_line_per_epoch() -> None:
