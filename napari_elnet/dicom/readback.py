@@ -467,22 +467,12 @@ def results_for_series(
 
 def _not_assessed(finding: ReportedFinding, result_type: type[TaskResult]) -> TaskResult:
     """A reported task without a map: no probability, heatmap or slice (``plane`` unknown)."""
-    return result_type(
-        task=finding.task,
-        plane="unknown",
-        probability=None,
-        score=None,
-        threshold=finding.threshold if finding.threshold is not None else 0.5,
-        heatmap=None,
-        relevance=None,
-        top_slice=None,
-        peak=None,
-        series_index=None,
-        series_name="",
-        series_uid="",
-        model_identity=_identity(finding.task, finding),
-        completeness_residual=math.nan,
-        applicability=finding.applicability(),
+    return result_type.not_assessed(
+        finding.task,
+        "unknown",
+        finding.threshold if finding.threshold is not None else 0.5,
+        _identity(finding.task, finding),
+        finding.applicability(),
     )
 
 

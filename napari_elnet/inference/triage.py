@@ -82,6 +82,36 @@ class TaskResult:
     warnings: tuple[str, ...] = ()
     applicability: Applicability = UNKNOWN
 
+    @classmethod
+    def not_assessed(
+        cls,
+        task: str,
+        plane: Plane,
+        threshold: float,
+        model_identity: str,
+        applicability: Applicability,
+        warnings: tuple[str, ...] = (),
+    ) -> TaskResult:
+        """A task whose model gave nothing: no probability, score, heatmap or slice."""
+        return cls(
+            task=task,
+            plane=plane,
+            probability=None,
+            score=None,
+            threshold=threshold,
+            heatmap=None,
+            relevance=None,
+            top_slice=None,
+            peak=None,
+            series_index=None,
+            series_name="",
+            series_uid="",
+            model_identity=model_identity,
+            completeness_residual=float("nan"),
+            warnings=warnings,
+            applicability=applicability,
+        )
+
     @property
     def decision(self) -> bool | None:
         """True when the probability reaches the model's threshold; None when it is withheld."""
@@ -239,23 +269,13 @@ def triage_steps(
 
 def _not_run(loaded: LoadedModel, warnings: tuple[str, ...]) -> TaskResult:
     """The result of a model whose plane the study lacks: not applicable, nothing computed."""
-    return TaskResult(
-        task=loaded.info.task,
-        plane=loaded.info.plane,
-        probability=None,
-        score=None,
-        threshold=loaded.info.threshold,
-        heatmap=None,
-        relevance=None,
-        top_slice=None,
-        peak=None,
-        series_index=None,
-        series_name="",
-        series_uid="",
-        model_identity=loaded.identity,
-        completeness_residual=float("nan"),
-        warnings=warnings,
-        applicability=no_series_of_plane(loaded.info.plane),
+    return TaskResult.not_assessed(
+        loaded.info.task,
+        loaded.info.plane,
+        loaded.info.threshold,
+        loaded.identity,
+        no_series_of_plane(loaded.info.plane),
+        warnings,
     )
 
 
