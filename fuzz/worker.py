@@ -125,6 +125,23 @@ def _check_discovery(path: str) -> dict[str, Any] | None:
     return None
 
 
+def _loader_contract(
+    load: Any, path: str, refusal: type[Exception]
+) -> tuple[Any, dict[str, Any] | None]:
+    """Call ``load(path)``: its value, or the verdict when it raised (``refusal`` naming the file
+    is the only allowed exception)."""
+    try:
+        return load(path), None
+    except refusal as error:
+        if not str(error).startswith(path):
+            return None, _violation("error without file", str(error))
+        return None, {"outcome": "refused", "class": reason_class(str(error))}
+    except MemoryError:
+        return None, _violation("MemoryError", traceback.format_exc(limit=-4))
+    except Exception as error:  # the contract: nothing else escapes
+        return None, _violation(f"uncaught {type(error).__name__}", traceback.format_exc(limit=-6))
+
+
 def run_model(path: str) -> dict[str, Any]:
     """load_model: a model, or ModelFileError naming the file."""
     from napari_elnet.common.errors import ModelFileError
@@ -132,33 +149,19 @@ def run_model(path: str) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            load_model(path)
-        except ModelFileError as error:
-            if not str(error).startswith(path):
-                return _violation("error without file", str(error))
-            return {"outcome": "refused", "class": reason_class(str(error))}
-        except MemoryError:
-            return _violation("MemoryError", traceback.format_exc(limit=-4))
-        except Exception as error:  # the contract: nothing else escapes
-            return _violation(f"uncaught {type(error).__name__}", traceback.format_exc(limit=-6))
-    return {"outcome": "loaded", "class": "model"}
+        _, verdict = _loader_contract(load_model, path, ModelFileError)
+    return verdict or {"outcome": "loaded", "class": "model"}
 
 
 def run_pickle(path: str) -> dict[str, Any]:
     """load_array_pickle: an array, or ArrayPickleError naming the file."""
     from napari_elnet.datasets.safe_pickle import ArrayPickleError, load_array_pickle
 
-    try:
-        array = load_array_pickle(Path(path))
-    except ArrayPickleError as error:
-        if not str(error).startswith(path):
-            return _violation("error without file", str(error))
-        return {"outcome": "refused", "class": reason_class(str(error))}
-    except MemoryError:
-        return _violation("MemoryError", traceback.format_exc(limit=-4))
-    except Exception as error:  # the contract: nothing else escapes
-        return _violation(f"uncaught {type(error).__name__}", traceback.format_exc(limit=-6))
+    array, verdict = _loader_contract(
+        lambda name: load_array_pickle(Path(name)), path, ArrayPickleError
+    )
+    if verdict is not None:
+        return verdict
     if array.dtype.kind not in "biufc":
         return _violation("non-numeric array", str(array.dtype))
     return {"outcome": "loaded", "class": f"array {array.ndim}-D"}
