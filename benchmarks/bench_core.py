@@ -202,12 +202,30 @@ def _rss_hwm_kb() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def _rss_kb() -> int:
-    """VmRSS of this process, kB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _rss_kb(pid: str = "self") -> int:
+    """VmRSS of process ``pid`` (this one by default), kB; 0 for a process that has ended."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return 0
+
+
+def _children_rss_kb() -> int:
+    """Summed VmRSS of this process's child processes (the worklist's loader), kB."""
+    me = str(os.getpid())
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            total += _rss_kb(stat.parent.name)
+    return total
 
 
 def run_child(mode: str, slices: int, device: str) -> None:
@@ -359,6 +377,7 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     models = load_default_models()
     config = WorklistConfig(device=args.device, prefetch=2)
     rss: list[float] = []
+    loader: list[float] = []
     start = time.perf_counter()
     errors = 0
     steps = worklist_steps(discovery, models, config)
@@ -367,8 +386,10 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
             progress = next(steps)
             if progress.stage == "study":
                 rss.append(_rss_kb() / 1024)
+                loader.append(_children_rss_kb() / 1024)
                 print(
-                    f"  study {len(rss)}: {time.perf_counter() - start:.1f} s, {rss[-1]:.0f} MB",
+                    f"  study {len(rss)}: {time.perf_counter() - start:.1f} s, {rss[-1]:.0f} MB"
+                    f" (+ loader {loader[-1]:.0f} MB)",
                     flush=True,
                 )
                 errors += progress.result is not None and progress.result.status == "error"
@@ -377,7 +398,9 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     elapsed = time.perf_counter() - start
     skip = min(10, len(rss) // 4)
     studies = np.arange(len(rss))[skip:]
-    slope = float(np.polyfit(studies, np.asarray(rss[skip:]), 1)[0]) if len(studies) > 1 else 0.0
+    slope = _slope(studies, rss[skip:])
+    total = [a + b for a, b in zip(rss, loader, strict=True)]
+    total_slope = _slope(studies, total[skip:])
     rate = 60.0 * len(rss) / elapsed
     figures.update(
         worklist_studies=len(rss),
@@ -386,13 +409,24 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
         worklist_studies_per_min=rate,
         worklist_rss_mb_first_last=[rss[skip] if rss else 0.0, rss[-1] if rss else 0.0],
         worklist_mb_per_study=slope,
+        worklist_loader_rss_mb_first_last=[
+            loader[skip] if loader else 0.0,
+            loader[-1] if loader else 0.0,
+        ],
+        worklist_with_loader_mb_per_study=total_slope,
     )
     print(
         f"worklist: {len(rss)} phantom studies ({len(found.studies)} distinct), {errors} errors, "
         f"{elapsed:.1f} s: {rate:.0f} studies/min (target >= 150); resident memory "
         f"{rss[skip]:.0f} MB after study {skip + 1}, {rss[-1]:.0f} MB at the end: "
-        f"{slope:.2f} MB/study (target < 0.5)"
+        f"{slope:.2f} MB/study (target < 0.5); with the loader process {total_slope:.2f} MB/study "
+        f"({total[skip] if total else 0:.0f} -> {total[-1] if total else 0:.0f} MB)"
     )
+
+
+def _slope(x: np.ndarray, y: list[float]) -> float:
+    """Least-squares slope of ``y`` over ``x`` (MB per study); 0 for fewer than two points."""
+    return float(np.polyfit(x, np.asarray(y), 1)[0]) if len(x) > 1 else 0.0
 
 
 def main() -> None:

@@ -148,8 +148,8 @@ class WorklistReport:
 
 
 @dataclass
-class _Tally:
-    """Mutable counters of a run."""
+class RunTally:
+    """Mutable counters of one worklist run (local or on Dask), turned into progress reports."""
 
     start: float
     total: int
@@ -207,12 +207,14 @@ def worklist_steps(
     """
     config = config or WorklistConfig()
     discovery = source if isinstance(source, Discovery) else discover_studies(source)
-    _check_models(models)
+    check_models(models)
     resolve_device(config.device)
-    previous = _previous_results(discovery.root, config)
+    previous = previous_results(discovery.root, config)
     skip = set(done_ids) | {r.study_id for r in previous}
     todo = [s for s in discovery.studies if s.study_id not in skip]
-    tally = _Tally(time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo))
+    tally = RunTally(
+        time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo)
+    )
     results: list[StudyResult] = []
     cancelled = False
     yield tally.progress("start")
@@ -277,7 +279,9 @@ def triage_study(
     except Exception as exc:  # becomes the study's error result, as on the loader thread
         value, error = None, exc
     entry = Loaded(ref, value, error, time.perf_counter() - start)
-    return run_to_end(_triage_one(entry, models, config, steps, _Tally(time.perf_counter(), 1, 0)))
+    return run_to_end(
+        _triage_one(entry, models, config, steps, RunTally(time.perf_counter(), 1, 0))
+    )
 
 
 def _study_loader(
@@ -308,7 +312,7 @@ class _ProcessLoader:
         self.process.close()
 
 
-def _check_models(models: Sequence[LoadedModel]) -> None:
+def check_models(models: Sequence[LoadedModel]) -> None:
     """At least one model, one per task."""
     if not models:
         raise ConfigurationError("no models to run: give at least one model")
@@ -317,7 +321,7 @@ def _check_models(models: Sequence[LoadedModel]) -> None:
         raise ConfigurationError(f"each task needs exactly one model, got tasks {tasks}")
 
 
-def _previous_results(root: Path, config: WorklistConfig) -> list[StudyResult]:
+def previous_results(root: Path, config: WorklistConfig) -> list[StudyResult]:
     """The studies of an existing report to resume from (the report must lie outside the root)."""
     if config.report is None:
         return []
@@ -332,7 +336,7 @@ def _triage_one(
     models: Sequence[LoadedModel],
     config: WorklistConfig,
     steps: TriageSteps,
-    tally: _Tally,
+    tally: RunTally,
 ) -> Generator[WorklistProgress, None, StudyResult]:
     """Run the models on one loaded study; any failure becomes an ``error`` result."""
     ref = entry.item

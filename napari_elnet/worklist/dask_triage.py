@@ -34,12 +34,12 @@ from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.worklist.batch import (
+    RunTally,
     WorklistConfig,
     WorklistProgress,
     WorklistReport,
-    _check_models,
-    _previous_results,
-    _Tally,
+    check_models,
+    previous_results,
     triage_study,
 )
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
@@ -196,11 +196,13 @@ def dask_worklist_steps(
     config = config or WorklistConfig()
     discovery = source if isinstance(source, Discovery) else discover_studies(source)
     models = load_models(model_files)  # fails here, before a cluster starts, on a bad file
-    _check_models(models)
-    previous = _previous_results(discovery.root, config)
+    check_models(models)
+    previous = previous_results(discovery.root, config)
     done_ids = {r.study_id for r in previous}
     todo = [s for s in discovery.studies if s.study_id not in done_ids]
-    tally = _Tally(time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo))
+    tally = RunTally(
+        time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo)
+    )
     results: dict[str, StudyResult] = {}
     cancelled = False
     yield tally.progress("start")
