@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.transforms.order import RankIndex, numpy_percentiles, rank_index
+from napari_elnet.transforms.piecewise import interp_float32
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
 """Nyul's landmark set: the 1st and 99th percentiles and the deciles of the foreground."""
@@ -71,8 +73,40 @@ def foreground(volume: np.ndarray) -> np.ndarray:
 
 
 def volume_landmarks(volume: np.ndarray, percentiles: Iterable[float]) -> np.ndarray:
-    """Intensities at the given foreground percentiles of one volume, shape (L,)."""
-    return np.percentile(foreground(volume), list(percentiles)).astype(np.float64)
+    """Intensities at the given foreground percentiles of one volume, shape (L,).
+
+    Equal to ``np.percentile(foreground(volume), percentiles)``; a volume with a NaN or an infinity
+    takes that very path, the others the rank index of :mod:`~napari_elnet.transforms.order`.
+    """
+    flat = np.asarray(volume, dtype=np.float32).ravel()
+    index = rank_index(flat)
+    if index is None:
+        return np.percentile(foreground(flat), list(percentiles)).astype(np.float64)
+    return foreground_percentiles(index, flat.mean(), percentiles)
+
+
+def foreground_percentiles(
+    index: RankIndex, mean: np.floating, percentiles: Iterable[float]
+) -> np.ndarray:
+    """:func:`volume_landmarks` from a rank index of the volume's values.
+
+    The foreground (values above ``mean``, all values if none is) is the top of the sorted values,
+    so its ranks are the volume's ranks shifted by the count at or below the mean.
+
+    Args:
+        index: Rank index of the volume's values.
+        mean: The float32 mean of the values as :func:`foreground` computes it.
+        percentiles: Foreground percentiles, in [0, 100].
+
+    Returns:
+        float64 array, one intensity per percentile.
+    """
+    offset = int(np.count_nonzero(index.values <= mean))
+    if offset == index.size:
+        offset = 0  # nothing above the mean: every voxel is foreground
+    return numpy_percentiles(
+        lambda ranks: index.at(ranks + offset), index.size - offset, percentiles
+    )
 
 
 def fit_landmarks(
@@ -110,7 +144,9 @@ def standardize(volume: np.ndarray, landmarks: Landmarks | None = None) -> np.nd
     return map_to_standard(volume, volume_landmarks(volume, landmarks.percentiles), landmarks)
 
 
-def map_to_standard(volume: np.ndarray, source: np.ndarray, landmarks: Landmarks) -> np.ndarray:
+def map_to_standard(
+    volume: np.ndarray, source: np.ndarray, landmarks: Landmarks, workers: int = 1
+) -> np.ndarray:
     """:func:`standardize` with the volume's own landmarks already known.
 
     Several models reading one series share its landmarks (the same percentiles): each then pays
@@ -121,6 +157,8 @@ def map_to_standard(volume: np.ndarray, source: np.ndarray, landmarks: Landmarks
         volume: float32 intensities, any shape.
         source: ``volume_landmarks(volume, landmarks.percentiles)``.
         landmarks: The model's landmarks (their standard-scale values are the targets).
+        workers: Threads for the mapping (:func:`~napari_elnet.transforms.piecewise.interp_float32`,
+            equal bit for bit to ``np.interp`` rounded to float32).
 
     Returns:
         float32 array of the same shape; all zeros for a constant volume.
@@ -147,4 +185,10 @@ def map_to_standard(volume: np.ndarray, source: np.ndarray, landmarks: Landmarks
     if highest > source[-1]:
         knots.append(np.array([highest]))
         values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
-    return np.interp(volume, np.concatenate(knots), np.concatenate(values)).astype(np.float32)
+    return interp_float32(
+        np.asarray(volume, dtype=np.float32),
+        np.concatenate(knots),
+        np.concatenate(values),
+        workers=workers,
+        bounds=(lowest, highest),
+    )

@@ -14,9 +14,11 @@ from napari_elnet.nn.elnet import INPUT_SIZE
 from napari_elnet.transforms.intensity import (
     FALLBACK_LANDMARKS,
     Landmarks,
+    foreground_percentiles,
     map_to_standard,
     volume_landmarks,
 )
+from napari_elnet.transforms.order import RankIndex, rank_index
 
 BRIGHT_PERCENTILE = 99.5
 """Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""
@@ -51,7 +53,21 @@ def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np
     MRNet's uint8 volumes were scaled and clipped at this percentile; without the same clip a
     scanner series has a bright tail that no model trained on them has seen.
     """
-    return np.minimum(volume, np.float32(_percentile(volume, percentile)))
+    volume = np.asarray(volume)
+    index = rank_index(volume) if volume.dtype == np.float32 else None
+    if index is None:
+        return np.minimum(volume, np.float32(_percentile(volume, percentile)))
+    return np.minimum(volume, np.float32(_ranked_percentile(index, percentile)))
+
+
+def _ranked_percentile(index: RankIndex, percentile: float) -> float:
+    """:func:`_percentile`'s value (its very arithmetic) from a rank index of the volume."""
+    position = percentile / 100.0 * (index.size - 1)
+    k = int(position)
+    if k + 1 >= index.size:
+        return float(index.at([k])[0])
+    low, high = (float(v) for v in index.at([k, k + 1]))
+    return low + (high - low) * (position - k)
 
 
 def _percentile(volume: np.ndarray, percentile: float) -> float:
@@ -102,16 +118,22 @@ class PreparedSeries:
 
     Attributes:
         clipped: (S, 256, 256) float32, the resized series with its brightest voxels clipped.
+        ranks: Rank index of ``clipped`` (None: the landmarks come from ``np.percentile``).
     """
 
     clipped: np.ndarray
+    ranks: RankIndex | None = field(default=None, repr=False)
     _landmarks: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict, repr=False)
 
     def source_landmarks(self, percentiles: tuple[float, ...]) -> np.ndarray:
         """The series' foreground intensities at ``percentiles`` (computed once per set)."""
         key = tuple(float(p) for p in percentiles)
         if key not in self._landmarks:
-            self._landmarks[key] = volume_landmarks(self.clipped, key)
+            if self.ranks is None:
+                self._landmarks[key] = volume_landmarks(self.clipped, key)
+            else:
+                mean = self.clipped.reshape(-1).mean()
+                self._landmarks[key] = foreground_percentiles(self.ranks, mean, key)
         return self._landmarks[key]
 
     def network_input(self, landmarks: Landmarks | None = None) -> torch.Tensor:
@@ -122,16 +144,25 @@ class PreparedSeries:
         """
         landmarks = landmarks or FALLBACK_LANDMARKS
         source = self.source_landmarks(landmarks.percentiles)
-        return torch.from_numpy(map_to_standard(self.clipped, source, landmarks))[:, None]
+        mapped = map_to_standard(self.clipped, source, landmarks, workers=torch.get_num_threads())
+        return torch.from_numpy(mapped)[:, None]
 
 
 def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     """Resize every slice to 256 x 256 and clip the brightest voxels: the model-independent part.
 
+    One rank index of the resized series gives the clip value and, later, every model's
+    foreground landmarks (the same values as :func:`clip_bright` and ``np.percentile``).
+
     Shape:
         volume (S, H, W), any scale.
     """
-    return PreparedSeries(clip_bright(resize_slices(volume).numpy()))
+    resized = resize_slices(volume).numpy()
+    index = rank_index(resized)
+    if index is None:  # NaN or inf: numpy's own percentiles decide
+        return PreparedSeries(clip_bright(resized))
+    clipped = np.minimum(resized, np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE)))
+    return PreparedSeries(clipped, index.clipped(clipped))
 
 
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ from napari_elnet.transforms.intensity import (
     FALLBACK_LANDMARKS,
     Landmarks,
     fit_landmarks,
+    foreground,
     map_to_standard,
     standardize,
     volume_landmarks,
@@ -131,3 +132,83 @@ def test_one_interp_pass_gives_the_former_values(seed: int, fallback: bool) -> N
 def test_map_to_standard_checks_the_landmark_count() -> None:
     with pytest.raises(ConfigurationError, match="2 source landmarks for 11 standard values"):
         map_to_standard(np.zeros(3, np.float32), np.array([0.0, 1.0]), Landmarks())
+
+
+def _volumes_of_every_kind() -> list[np.ndarray]:
+    """float32 volumes: a knee-like one, ties, constant, signed, zeros of both signs, 1 slice, tiny."""
+    rng = np.random.default_rng(21)
+    knee = _volume(rng, 1.0, 0.0)
+    ties = np.round(_volume(rng, 0.05, 0.0))
+    signed = rng.normal(0.0, 50.0, (3, 20, 30))
+    zeros = np.where(rng.random((2, 9, 9)) < 0.5, -0.0, 0.0) + np.round(rng.normal(size=(2, 9, 9)))
+    return [
+        np.asarray(v, dtype=np.float32)
+        for v in (
+            knee,
+            ties,
+            np.full((2, 8, 8), 7.0),
+            signed,
+            zeros,
+            rng.gamma(2.0, 100.0, (1, 64, 48)),
+            rng.random((1, 1, 1)),
+            rng.random((1, 2, 3)),
+        )
+    ]
+
+
+@pytest.mark.parametrize("percentiles", [DEFAULT_PERCENTILES, FALLBACK_LANDMARKS.percentiles])
+def test_volume_landmarks_are_numpys_percentiles_of_the_foreground(
+    percentiles: tuple[float, ...],
+) -> None:
+    for volume in _volumes_of_every_kind():
+        expected = np.percentile(foreground(volume), list(percentiles)).astype(np.float64)
+        got = volume_landmarks(volume, percentiles)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_volume_landmarks_of_a_volume_with_nan_are_numpys() -> None:
+    volume = _volume(np.random.default_rng(4), 1.0, 0.0)
+    volume[1, 2, 3] = np.nan
+    expected = np.percentile(foreground(volume), list(DEFAULT_PERCENTILES))
+    np.testing.assert_array_equal(volume_landmarks(volume, DEFAULT_PERCENTILES), expected)
+
+
+def _former_map_to_standard(
+    volume: np.ndarray, source: np.ndarray, landmarks: Landmarks
+) -> np.ndarray:
+    """map_to_standard as it was before the exact fast path: one np.interp pass."""
+    target = np.asarray(landmarks.standard, dtype=np.float64)
+    source = np.asarray(source, dtype=np.float64)
+    if source[-1] <= source[0]:
+        return np.zeros_like(volume, dtype=np.float32)
+    source = np.maximum.accumulate(
+        source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
+    )
+    low_slope = (target[1] - target[0]) / (source[1] - source[0])
+    high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
+    lowest, highest = float(volume.min()), float(volume.max())
+    knots, values = [source], [target]
+    if lowest < source[0]:
+        knots.insert(0, np.array([lowest]))
+        values.insert(0, np.array([target[0] + (lowest - source[0]) * low_slope]))
+    if highest > source[-1]:
+        knots.append(np.array([highest]))
+        values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
+    return np.interp(volume, np.concatenate(knots), np.concatenate(values)).astype(np.float32)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_map_to_standard_equals_the_former_np_interp_bit_for_bit(
+    workers: int, fallback: bool
+) -> None:
+    rng = np.random.default_rng(8)
+    learned = fit_landmarks([_volume(rng, 1.0, 0.0), _volume(rng, 1.3, 2.0)])
+    landmarks = FALLBACK_LANDMARKS if fallback else learned
+    for volume in _volumes_of_every_kind():
+        source = volume_landmarks(volume, landmarks.percentiles)
+        expected = _former_map_to_standard(volume, source, landmarks)
+        got = map_to_standard(volume, source, landmarks, workers=workers)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from napari_elnet.common.errors import ConfigurationError
-from napari_elnet.transforms.intensity import fit_landmarks, standardize
+from napari_elnet.transforms.intensity import (
+    FALLBACK_LANDMARKS,
+    Landmarks,
+    fit_landmarks,
+    foreground,
+    standardize,
+)
 from napari_elnet.transforms.preprocess import (
     BRIGHT_PERCENTILE,
     _percentile,
@@ -107,3 +113,85 @@ def test_prepared_series_is_shared_by_models_and_equals_prepare_volume() -> None
         )
     # Both models use the default percentiles: the series' landmarks were computed once.
     assert len(prepared._landmarks) == 2  # the defaults and the fallback's 1st/99th
+
+
+def _former_prepare_volume(volume: np.ndarray, landmarks: Landmarks | None) -> np.ndarray:
+    """prepare_volume before the rank index and the exact interp: resize, clip at the partition
+    percentile, np.percentile of the foreground, np.interp (float64) rounded to float32."""
+    landmarks = landmarks or FALLBACK_LANDMARKS
+    resized = resize_slices(volume).numpy()
+    clipped = np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
+    source = np.percentile(foreground(clipped), list(landmarks.percentiles)).astype(np.float64)
+    target = np.asarray(landmarks.standard, dtype=np.float64)
+    if source[-1] <= source[0]:
+        return np.zeros_like(clipped)
+    source = np.maximum.accumulate(
+        source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
+    )
+    low_slope = (target[1] - target[0]) / (source[1] - source[0])
+    high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
+    lowest, highest = float(clipped.min()), float(clipped.max())
+    knots, values = [source], [target]
+    if lowest < source[0]:
+        knots.insert(0, np.array([lowest]))
+        values.insert(0, np.array([target[0] + (lowest - source[0]) * low_slope]))
+    if highest > source[-1]:
+        knots.append(np.array([highest]))
+        values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
+    return np.interp(clipped, np.concatenate(knots), np.concatenate(values)).astype(np.float32)
+
+
+def _series_of_every_kind() -> list[np.ndarray]:
+    """Series to prepare: scanner-like, integer (ties), constant, signed, 1 slice, tiny, float64."""
+    rng = np.random.default_rng(13)
+    scanner = (rng.random((5, 300, 200), dtype=np.float32) * 1000) ** 1.5
+    scanner[2, :40, :40] = 0.0  # background
+    return [
+        scanner,
+        np.round(rng.gamma(2.0, 20.0, (3, 256, 256))).astype(np.float32),  # no resize, ties
+        np.full((2, 64, 64), 3.0, np.float32),
+        rng.normal(0.0, 100.0, (2, 96, 320)).astype(np.float32),
+        rng.gamma(2.0, 100.0, (1, 512, 512)).astype(np.float32),
+        rng.random((1, 3, 2), dtype=np.float32),
+        rng.gamma(2.0, 100.0, (2, 100, 100)),  # float64
+    ]
+
+
+@pytest.mark.parametrize("landmarks_kind", ["learned", "none"])
+def test_prepare_volume_equals_the_former_implementation_bit_for_bit(landmarks_kind: str) -> None:
+    rng = np.random.default_rng(17)
+    learned = fit_landmarks([rng.gamma(2.0, 100.0, (2, 64, 64)).astype(np.float32)])
+    landmarks = learned if landmarks_kind == "learned" else None
+    for volume in _series_of_every_kind():
+        expected = _former_prepare_volume(volume, landmarks)
+        prepared = prepare_series(volume)
+        assert prepared.ranks is not None
+        got = prepared.network_input(landmarks)[:, 0].numpy()
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(prepare_volume(volume, landmarks)[:, 0].numpy(), expected)
+
+
+def test_clip_bright_equals_the_partition_percentile_clip() -> None:
+    for volume in _series_of_every_kind():
+        resized = resize_slices(volume).numpy()
+        expected = np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
+        np.testing.assert_array_equal(clip_bright(resized), expected)
+        np.testing.assert_array_equal(prepare_series(volume).clipped, expected)
+    raw = np.random.default_rng(2).gamma(2.0, 10.0, (2, 30, 30))  # float64: the numpy path
+    expected = np.minimum(raw, np.float32(_percentile(raw, BRIGHT_PERCENTILE)))
+    np.testing.assert_array_equal(clip_bright(raw), expected)
+
+
+def test_a_series_with_nan_takes_numpys_path_with_the_same_values() -> None:
+    rng = np.random.default_rng(19)
+    volume = rng.gamma(2.0, 100.0, (2, 256, 256)).astype(np.float32)
+    volume[1, 5, 5] = np.nan
+    prepared = prepare_series(volume)
+    assert prepared.ranks is None
+    resized = resize_slices(volume).numpy()
+    np.testing.assert_array_equal(
+        prepared.clipped, np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
+    )
+    np.testing.assert_array_equal(
+        prepared.network_input(None)[:, 0].numpy(), _former_prepare_volume(volume, None)
+    )

@@ -1,0 +1,134 @@
+"""Exact order statistics from a radix histogram: the same values as sorting and np.percentile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES
+from napari_elnet.transforms.order import HISTOGRAM_BITS, numpy_percentiles, rank_index
+
+
+def _volume(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """float32 volumes of the shapes of trouble: ties, signs, zeros of both signs, wide ranges."""
+    if kind == "normal":
+        values = rng.normal(100.0, 30.0, shape)
+    elif kind == "ties":
+        values = np.round(rng.gamma(2.0, 3.0, shape))
+    elif kind == "constant":
+        values = np.full(shape, 7.25)
+    elif kind == "signed":
+        values = rng.normal(0.0, 1.0, shape) * 1e3
+    elif kind == "zeros":
+        values = np.where(rng.random(shape) < 0.5, -0.0, 0.0) + np.round(rng.normal(size=shape))
+    elif kind == "wide":
+        values = np.exp(rng.uniform(-60.0, 60.0, shape)) * rng.choice([-1.0, 1.0], shape)
+    else:  # "tiny": subnormal and near-subnormal magnitudes
+        values = rng.normal(size=shape) * 1e-39
+    return values.astype(np.float32)
+
+
+KINDS = ["normal", "ties", "constant", "signed", "zeros", "wide", "tiny"]
+SHAPES = [(1,), (1, 1, 1), (1, 7, 5), (3, 17, 11), (2, 64, 64)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_values_at_ranks_are_the_sorted_values(kind: str, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(len(kind) * 31 + len(shape))
+    volume = _volume(kind, shape, rng)
+    index = rank_index(volume)
+    assert index is not None
+    ordered = np.sort(volume, axis=None)
+    n = ordered.size
+    # Scattered ranks (the table-lookup selection) and adjacent tail ranks (the value-range one).
+    for ranks in (
+        rng.integers(0, n, 9),
+        [n - 1],
+        [0],
+        [max(0, n - 2), n - 1],
+        [int(0.995 * (n - 1))],
+    ):
+        got = index.at(ranks)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, ordered[np.asarray(ranks)])
+
+
+def test_both_selections_are_used_and_agree() -> None:
+    """The tail of the values is one run of buckets (selected by comparing values), scattered
+    ranks are not (selected by a table lookup): both give the sorted values."""
+    rng = np.random.default_rng(7)
+    volume = rng.gamma(2.0, 100.0, (4, 128, 128)).astype(np.float32)
+    index = rank_index(volume)
+    assert index is not None
+    ordered = np.sort(volume, axis=None)
+    n = ordered.size
+    tail = np.array([int(0.995 * (n - 1)), int(0.995 * (n - 1)) + 1])
+    spread = np.array([n // 10, n // 2, 9 * n // 10])
+    for ranks, run in ((tail, True), (spread, False)):
+        holding = np.unique(np.searchsorted(index.below, ranks, side="right") - 1)
+        between = index.counts[holding[0] : holding[-1] + 1].sum()
+        assert (between == index.counts[holding].sum()) == run
+        np.testing.assert_array_equal(index.at(ranks), ordered[ranks])
+
+
+def test_bucket_count_is_bounded_and_buckets_ascend_with_values() -> None:
+    volume = _volume("wide", (2, 64, 64), np.random.default_rng(3))
+    index = rank_index(volume)
+    assert index is not None
+    assert index.counts.size <= 2**HISTOGRAM_BITS + 1
+    assert index.counts.sum() == volume.size
+    order = np.argsort(volume, axis=None, kind="stable")
+    assert np.all(np.diff(index.bucket[order]) >= 0)
+    np.testing.assert_array_equal(
+        index.counts, np.bincount(index.bucket, minlength=index.counts.size)
+    )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_have_no_index(bad: float) -> None:
+    volume = np.ones((2, 4, 4), np.float32)
+    volume[1, 2, 3] = bad
+    assert rank_index(volume) is None
+
+
+def test_ranks_outside_the_volume_are_rejected() -> None:
+    index = rank_index(np.arange(10, dtype=np.float32))
+    assert index is not None
+    with pytest.raises(IndexError, match=r"\[0, 10\)"):
+        index.at([10])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 1000, 30011])
+def test_percentiles_equal_numpys_bit_for_bit(kind: str, size: int) -> None:
+    rng = np.random.default_rng(size)
+    values = _volume(kind, (size,), rng)
+    index = rank_index(values)
+    assert index is not None
+    for percentiles in (
+        list(DEFAULT_PERCENTILES),
+        [1.0, 99.0],
+        [0, 100, 50],
+        list(rng.uniform(0.0, 100.0, 8)),
+        [99.5],
+    ):
+        got = numpy_percentiles(index.at, index.size, percentiles)
+        expected = np.percentile(values, percentiles)
+        assert got.dtype == expected.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_clipped_index_answers_for_the_clipped_values() -> None:
+    rng = np.random.default_rng(11)
+    volume = rng.gamma(2.0, 100.0, (3, 50, 40)).astype(np.float32)
+    index = rank_index(volume)
+    assert index is not None
+    ceiling = np.float32(np.percentile(volume, 99.5))
+    clipped = np.minimum(volume, ceiling)
+    capped = index.clipped(clipped)
+    ordered = np.sort(clipped, axis=None)
+    ranks = np.concatenate([rng.integers(0, ordered.size, 20), [ordered.size - 1]])
+    np.testing.assert_array_equal(capped.at(ranks), ordered[ranks])
+    with pytest.raises(ValueError, match="5 clipped values"):
+        index.clipped(clipped.reshape(-1)[:5])

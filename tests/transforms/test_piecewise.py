@@ -1,0 +1,98 @@
+"""np.interp on float32 volumes, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_elnet.transforms import piecewise
+from napari_elnet.transforms.piecewise import CHUNK, interp_float32
+
+
+def _reference(values: np.ndarray, knots: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    return np.interp(values, knots, heights).astype(np.float32)
+
+
+def _case(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 values, float64 knots, float64 heights) of the shapes of trouble."""
+    n = int(rng.integers(1, 5000))
+    if kind == "landmarks":  # as map_to_standard builds them: volume min, percentiles, volume max
+        values = rng.gamma(2.0, 100.0, n).astype(np.float32)
+        inner = np.percentile(values, [1, 10, 30, 50, 70, 90, 99])
+        inner = np.maximum.accumulate(inner + np.arange(inner.size) * 1e-6 * (inner[-1] - inner[0]))
+        knots = np.unique(np.concatenate([[values.min()], inner, [values.max()]]))
+    elif kind == "on_knots":  # many values exactly at knots, knots exactly float32
+        values = np.round(rng.normal(0.0, 4.0, n)).astype(np.float32)
+        knots = np.unique(rng.choice(values, 6).astype(np.float64))
+    elif kind == "between":  # knots between neighbouring float32 values
+        values = rng.uniform(1.0, 2.0, n).astype(np.float32)
+        knots = np.sort(rng.uniform(0.9, 2.1, 9)) + 1e-9
+    elif kind == "signed_zeros":
+        values = (np.where(rng.random(n) < 0.5, -0.0, 0.0) + np.round(rng.normal(size=n))).astype(
+            np.float32
+        )
+        knots = np.array([-2.0, -0.0, 1.0, 3.0]) if rng.random() < 0.5 else np.array([-1.0, 0.0])
+    else:  # "outside": values beyond both end knots
+        values = rng.normal(0.0, 100.0, n).astype(np.float32)
+        knots = np.sort(rng.normal(0.0, 10.0, 5))
+    heights = np.cumsum(rng.random(knots.size)) - rng.random() * 2.0
+    return values, knots, heights
+
+
+@pytest.mark.parametrize("kind", ["landmarks", "on_knots", "between", "signed_zeros", "outside"])
+@pytest.mark.parametrize("seed", range(8))
+def test_equals_numpy_interp_bit_for_bit(kind: str, seed: int) -> None:
+    values, knots, heights = _case(kind, np.random.default_rng(seed))
+    assert knots.size >= 2
+    got = interp_float32(values, knots, heights)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, _reference(values, knots, heights))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_chunks_and_threads_do_not_change_values(workers: int) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.gamma(2.0, 100.0, (3, CHUNK // 100 + 7, 100)).astype(np.float32)  # 3+ chunks
+    knots = np.concatenate(
+        [[values.min()], np.percentile(values, [5, 50, 95]) + 1e-4, [values.max()]]
+    )
+    heights = np.array([-0.3, 0.0, 0.4, 1.0, 1.7])
+    got = interp_float32(values, knots, heights, workers=workers)
+    assert got.shape == values.shape
+    np.testing.assert_array_equal(got, _reference(values, knots, heights))
+
+
+def test_the_fast_path_does_not_call_numpy_interp(monkeypatch: pytest.MonkeyPatch) -> None:
+    values, knots, heights = _case("landmarks", np.random.default_rng(1))
+    expected = _reference(values, knots, heights)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("np.interp called on the fast path")
+
+    monkeypatch.setattr(np, "interp", forbidden)
+    np.testing.assert_array_equal(interp_float32(values, knots, heights), expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "knots"),
+    [
+        (np.array([1.0, np.nan, 3.0], np.float32), np.array([0.0, 2.0, 4.0])),
+        (np.array([1.0, np.inf, -np.inf], np.float32), np.array([0.0, 2.0, 4.0])),
+        (np.array([1.0, 2.0, 3.0], np.float64), np.array([0.0, 2.0, 4.0])),  # not float32
+        (np.array([1.0, 2.0, 3.0], np.float32), np.array([0.0, 2.0, 2.0, 4.0])),  # repeated knot
+        (np.array([1.0, 2.0, 3.0], np.float32), np.array([0.0, np.inf])),
+        (np.array([1.0, 2.0, 3.0], np.float32), np.array([-1e300, 0.0, 1e300])),  # beyond float32
+        (np.array([], np.float32), np.array([0.0, 1.0])),
+    ],
+)
+def test_outside_the_fast_path_numpy_decides(
+    values: np.ndarray, knots: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heights = np.linspace(0.0, 1.0, knots.size)
+    expected = _reference(values, knots, heights)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bucket table was built for a volume numpy should handle")
+
+    monkeypatch.setattr(piecewise, "_BucketTable", forbidden)
+    np.testing.assert_array_equal(interp_float32(values, knots, heights), expected)
