@@ -101,7 +101,7 @@ def foreground_percentiles(
     Returns:
         float64 array, one intensity per percentile.
     """
-    offset = int(np.count_nonzero(index.values <= mean))
+    offset = index.count_at_most(mean)
     if offset == index.size:
         offset = 0  # nothing above the mean: every voxel is foreground
     return numpy_percentiles(

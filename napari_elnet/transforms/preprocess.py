@@ -158,7 +158,7 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
         volume (S, H, W), any scale.
     """
     resized = resize_slices(volume).numpy()
-    index = rank_index(resized)
+    index = rank_index(resized, workers=torch.get_num_threads())
     if index is None:  # NaN or inf: numpy's own percentiles decide
         return PreparedSeries(clip_bright(resized))
     clipped = np.minimum(resized, np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES
-from napari_elnet.transforms.order import HISTOGRAM_BITS, numpy_percentiles, rank_index
+from napari_elnet.transforms.order import HISTOGRAM_BITS, in_parts, numpy_percentiles, rank_index
 
 
 def _volume(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -32,15 +32,20 @@ KINDS = ["normal", "ties", "constant", "signed", "zeros", "wide", "tiny"]
 SHAPES = [(1,), (1, 1, 1), (1, 7, 5), (3, 17, 11), (2, 64, 64)]
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_values_at_ranks_are_the_sorted_values(kind: str, shape: tuple[int, ...]) -> None:
+def test_values_at_ranks_are_the_sorted_values(
+    kind: str, shape: tuple[int, ...], workers: int
+) -> None:
     rng = np.random.default_rng(len(kind) * 31 + len(shape))
     volume = _volume(kind, shape, rng)
-    index = rank_index(volume)
+    index = rank_index(volume, workers=workers)
     assert index is not None
     ordered = np.sort(volume, axis=None)
     n = ordered.size
+    for value in (ordered[0], ordered[n // 2], ordered[-1], np.float32(-1e30)):
+        assert index.count_at_most(value) == np.count_nonzero(volume <= value)
     # Scattered ranks (the table-lookup selection) and adjacent tail ranks (the value-range one).
     for ranks in (
         rng.integers(0, n, 9),
@@ -54,12 +59,13 @@ def test_values_at_ranks_are_the_sorted_values(kind: str, shape: tuple[int, ...]
         np.testing.assert_array_equal(got, ordered[np.asarray(ranks)])
 
 
-def test_both_selections_are_used_and_agree() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_both_selections_are_used_and_agree(workers: int) -> None:
     """The tail of the values is one run of buckets (selected by comparing values), scattered
     ranks are not (selected by a table lookup): both give the sorted values."""
     rng = np.random.default_rng(7)
     volume = rng.gamma(2.0, 100.0, (4, 128, 128)).astype(np.float32)
-    index = rank_index(volume)
+    index = rank_index(volume, workers=workers)
     assert index is not None
     ordered = np.sort(volume, axis=None)
     n = ordered.size
@@ -72,9 +78,10 @@ def test_both_selections_are_used_and_agree() -> None:
         np.testing.assert_array_equal(index.at(ranks), ordered[ranks])
 
 
-def test_bucket_count_is_bounded_and_buckets_ascend_with_values() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bucket_count_is_bounded_and_buckets_ascend_with_values(workers: int) -> None:
     volume = _volume("wide", (2, 64, 64), np.random.default_rng(3))
-    index = rank_index(volume)
+    index = rank_index(volume, workers=workers)
     assert index is not None
     assert index.counts.size <= 2**HISTOGRAM_BITS + 1
     assert index.counts.sum() == volume.size
@@ -128,7 +135,15 @@ def test_clipped_index_answers_for_the_clipped_values() -> None:
     clipped = np.minimum(volume, ceiling)
     capped = index.clipped(clipped)
     ordered = np.sort(clipped, axis=None)
-    ranks = np.concatenate([rng.integers(0, ordered.size, 20), [ordered.size - 1]])
-    np.testing.assert_array_equal(capped.at(ranks), ordered[ranks])
+    n = ordered.size
+    for ranks in (np.concatenate([rng.integers(0, n, 20), [n - 1]]), [n - 2, n - 1], [n - 1]):
+        np.testing.assert_array_equal(capped.at(ranks), ordered[np.asarray(ranks)])
     with pytest.raises(ValueError, match="5 clipped values"):
         index.clipped(clipped.reshape(-1)[:5])
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_in_parts_covers_the_range_once_in_order(workers: int) -> None:
+    parts = in_parts(lambda part: list(range(10)[part]), 10, workers)
+    assert [i for part in parts for i in part] == list(range(10))
+    assert len(parts) == min(workers, 10)

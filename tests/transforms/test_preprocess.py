@@ -195,3 +195,16 @@ def test_a_series_with_nan_takes_numpys_path_with_the_same_values() -> None:
     np.testing.assert_array_equal(
         prepared.network_input(None)[:, 0].numpy(), _former_prepare_volume(volume, None)
     )
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_count_does_not_change_values(threads: int) -> None:
+    volume = _series_of_every_kind()[0]
+    expected = _former_prepare_volume(volume, None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = prepare_volume(volume)[:, 0].numpy()
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(got, expected)
