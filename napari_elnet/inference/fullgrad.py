@@ -24,6 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.inference.slice_backward import (
+    ForwardRecorder,
+    SliceRecord,
+    has_fast_input_grad,
+    slice_gradients,
+    stride2_input_grad,
+)
 from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
 
@@ -32,7 +39,9 @@ DEFAULT_BUDGET_MB = 128.0
 FORWARD_MAPS = 3.0
 """Peak of a no-grad forward per slice, in stem feature maps (4k x 128 x 128), measured."""
 EXPLAIN_MAPS = 8.0
-"""Peak of the explanation pass (forward + backward + terms) per slice, in stem maps, measured."""
+"""Peak of the explanation's backward (gradients + terms) per slice, in stem maps, measured."""
+RECORD_MAPS = 6.0
+"""Peak of the explanation's recorded forward per slice, in stem maps, measured."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,18 +199,6 @@ class FullGradHooks:
         return torch.addcmul(bias, x, scale)
 
 
-def polyphase_weight(weight: torch.Tensor) -> torch.Tensor:
-    """A stride-2 k x k kernel (k odd) as a stride-1 kernel over 2x2 pixel-unshuffled input.
-
-    Shape:
-        weight (O, C, k, k) -> (O, 4 C, (k + 1) / 2, (k + 1) / 2).
-    """
-    o, c, k, _ = weight.shape
-    m = (k + 1) // 2
-    padded = F.pad(weight, (1, 0, 1, 0))
-    return padded.reshape(o, c, m, 2, m, 2).permute(0, 1, 3, 5, 2, 4).reshape(o, 4 * c, m, m)
-
-
 class _StemInputGrad(torch.autograd.Function):
     """Identity on the stem convolution's output whose input gradient runs at stride 1.
 
@@ -227,27 +224,7 @@ class _StemInputGrad(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, None, None, None]:
         (weight,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        left = (ctx.padding + 1) // 2  # type: ignore[attr-defined]
-        full = F.conv_transpose2d(grad, polyphase_weight(weight.to(grad.dtype)))
-        cropped = full[:, :, left : left + grad.shape[-2], left : left + grad.shape[-1]]
-        return F.pixel_shuffle(cropped, 2), None, None, None
-
-
-def _has_fast_input_grad(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """True for a stride-2, odd-kernel, odd-padding 'same' convolution of an even-sized input."""
-    k, p = conv.kernel_size[0], conv.padding
-    return (
-        conv.kernel_size == (k, k)
-        and k % 2 == 1
-        and conv.stride == (2, 2)
-        and isinstance(p, tuple)
-        and p == ((k - 1) // 2, (k - 1) // 2)
-        and p[0] % 2 == 1
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and x.shape[-2] % 2 == 0
-        and x.shape[-1] % 2 == 0
-    )
+        return stride2_input_grad(grad, weight, ctx.padding), None, None, None  # type: ignore[attr-defined]
 
 
 def _fast_stem_grad(
@@ -255,7 +232,7 @@ def _fast_stem_grad(
 ) -> torch.Tensor | None:
     """The same stem output, with the fast input gradient of ``_StemInputGrad`` where it applies."""
     (x,) = inputs
-    if not (x.requires_grad and _has_fast_input_grad(module, x)):
+    if not (x.requires_grad and has_fast_input_grad(module, x.shape)):
         return None
     weight = module.weight.detach()
     return _StemInputGrad.apply(x, output.detach(), weight, module.padding[0])
@@ -477,29 +454,39 @@ class Chunking:
         budget_mb: activation memory allowed per chunk (MiB); the chunk sizes follow from it and
             the model's width.
         forward_slices: slices per chunk of the no-grad forward (None: from the budget).
-        grad_slices: slices per chunk of the explanation pass (None: from the budget).
+        grad_slices: slices per chunk of the explanation's backward (None: from the budget).
+        record_slices: slices per chunk of the explanation's recorded forward, which keeps every
+            ReLU output of its chunk until the chunk ends (None: from the budget). The records
+            kept for the winning slices between the two passes are limited to the budget too.
     """
 
     budget_mb: float = DEFAULT_BUDGET_MB
     forward_slices: int | None = None
     grad_slices: int | None = None
+    record_slices: int | None = None
 
     def __post_init__(self) -> None:
         if not self.budget_mb > 0:
             raise ConfigurationError(f"budget_mb must be > 0, got {self.budget_mb}")
-        for name in ("forward_slices", "grad_slices"):
+        for name in ("forward_slices", "grad_slices", "record_slices"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigurationError(f"{name} must be >= 1 or None, got {value}")
 
-    def sizes(self, model: ELNet, dtype: torch.dtype) -> tuple[int, int]:
-        """(forward, explanation) slices per chunk for ``model`` at ``dtype``."""
+    def _slices(self, model: ELNet, dtype: torch.dtype, maps: float) -> int:
+        """Slices whose activations take ``maps`` stem feature maps each within the budget."""
         stem: nn.Conv2d = model.stem[0]  # type: ignore[assignment]  # ELNet's stem starts with a conv
         map_bytes = stem.out_channels * (INPUT_SIZE // 2) ** 2 * dtype.itemsize
-        budget = self.budget_mb * 2**20
-        forward = self.forward_slices or max(1, int(budget // (FORWARD_MAPS * map_bytes)))
-        grad = self.grad_slices or max(1, int(budget // (EXPLAIN_MAPS * map_bytes)))
-        return forward, grad
+        return max(1, int(self.budget_mb * 2**20 // (maps * map_bytes)))
+
+    def sizes(self, model: ELNet, dtype: torch.dtype) -> tuple[int, int]:
+        """(forward, backward) slices per chunk for ``model`` at ``dtype``."""
+        forward = self.forward_slices or self._slices(model, dtype, FORWARD_MAPS)
+        return forward, self.grad_slices or self._slices(model, dtype, EXPLAIN_MAPS)
+
+    def record_size(self, model: ELNet, dtype: torch.dtype) -> int:
+        """Slices per chunk of the explanation's recorded forward for ``model`` at ``dtype``."""
+        return self.record_slices or self._slices(model, dtype, RECORD_MAPS)
 
 
 class _EvalMode:
@@ -615,29 +602,141 @@ class _TermMaps:
         return _add_by_size(terms, size)
 
 
+def _holders(features: torch.Tensor, maximum: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """Rows of ``features`` (S, C) equal to ``maximum`` (C,) in one of ``channels`` (C,) (bool)
+    whose maximum is > 0.
+
+    Returns:
+        their indices, increasing.
+    """
+    return ((features == maximum) & (maximum > 0) & channels).any(dim=1).nonzero()[:, 0]
+
+
+@dataclass(frozen=True, eq=False)
+class _RecordedForward:
+    """A recorded no-grad forward of a series, keeping the record of the candidate winners only.
+
+    Attributes:
+        features: per-slice features (S, C).
+        kept: the slices whose record is kept, increasing (K,).
+        record: the forward record of the ``kept`` slices, in that order.
+        shapes: input shape of every convolution and blur (see ``ForwardRecorder.shapes``).
+        dropped: slices that held a maximum when their chunk ran but whose record went beyond the
+            memory budget (their backward needs a second forward if they are winners).
+    """
+
+    features: torch.Tensor
+    kept: torch.Tensor
+    record: SliceRecord | None
+    shapes: dict[nn.Module, tuple[int, ...]]
+    dropped: torch.Tensor
+
+
+def _recorded_forward(
+    model: ELNet, x: torch.Tensor, chunk: int, budget: int, channels: torch.Tensor
+) -> _RecordedForward:
+    """No-grad forward in chunks that keeps the forward record of every slice holding a maximum.
+
+    After each chunk, only the slices that hold the running maximum of one of ``channels`` keep
+    their record (a slice never regains a maximum it lost, so the final winners are among them);
+    the kept records are limited to ``budget`` bytes, the slices beyond it are listed as dropped.
+
+    Args:
+        channels: the features whose maxima count (C,) bool: those with a weight in the score.
+
+    Shape:
+        x (S, 1, 256, 256).
+    """
+    features: list[torch.Tensor] = []
+    kept = x.new_zeros(0, dtype=torch.long)
+    kept_features = x.new_zeros(0)
+    dropped: list[torch.Tensor] = []
+    record: SliceRecord | None = None
+    running: torch.Tensor | None = None
+    start = 0
+    count = -(-x.shape[0] // chunk)  # equal chunks run at a better batch size than a short tail
+    with ForwardRecorder(model) as recorder:
+        for part in x.tensor_split(count):
+            part_features = model.slice_features(part)
+            part_record = recorder.take()
+            features.append(part_features)
+            part_max = part_features.amax(dim=0)
+            running = part_max if running is None else torch.maximum(running, part_max)
+            new = _holders(part_features, running, channels)
+            parts = [part_record.rows(new)]
+            if record is not None:
+                old = _holders(kept_features, running, channels)
+                parts.insert(0, record.rows(old))
+                kept, kept_features = kept[old], kept_features[old]
+            kept = torch.cat([kept, new + start])
+            kept_features = torch.cat(
+                [kept_features.view(-1, part_features.shape[1]), part_features[new]]
+            )
+            record = SliceRecord.cat(parts)
+            del part_record, parts
+            if record.nbytes > budget:
+                fits = int(budget // (record.nbytes / len(record)))
+                dropped.append(kept[fits:])
+                kept, kept_features = kept[:fits], kept_features[:fits]
+                record = record.rows(slice(0, fits))
+            start += len(part)
+        shapes = dict(recorder.shapes)
+    lost = torch.cat(dropped) if dropped else kept[:0]
+    return _RecordedForward(torch.cat(features), kept, record, shapes, lost)
+
+
 def _explain_winners(
-    model: ELNet, x: torch.Tensor, weights: torch.Tensor, winners: torch.Tensor, chunk: int
-) -> _TermMaps:
-    """FullGrad terms of the winning slices, a chunk at a time (forward + backward per chunk).
+    model: ELNet,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    winners: torch.Tensor,
+    recorded: _RecordedForward,
+    chunk: int,
+) -> tuple[_TermMaps, torch.Tensor]:
+    """FullGrad terms of the winning slices, a chunk at a time, from their forward records.
+
+    Winners whose record was kept need a backward only; the others (dropped for the memory budget)
+    run the recorded forward again, in chunks, first.
+
+    Returns:
+        The terms, with the channel sums of the kept winners first, then those of the others;
+        and the slice of each of those rows, in that order (W,).
 
     Args:
         weights: d score / d slice features (S, C) (see :func:`winner_weights`).
         winners: indices of the slices with a non-zero row of ``weights``, increasing.
+        recorded: the recorded forward of the whole series.
     """
     terms = _TermMaps()
-    if not len(winners):
-        return terms
-    with torch.inference_mode(False), torch.enable_grad(), FullGradHooks(model) as hooks:
-        for index in winners.split(chunk):
-            leaf = x[index].detach().clone().requires_grad_(True)
-            hooks.biases.clear()
-            features = model.slice_features(leaf)
-            biases = tuple(hooks.biases)
-            grads = torch.autograd.grad(features, (leaf, *biases), weights[index])
-            pairs = zip((leaf, *biases), grads, strict=True)
-            terms.add(tuple(t.detach() * g for t, g in pairs))
-            del features, biases, grads, pairs
-    return terms
+    # The kept slices hold the series' maximum of a feature with a weight in the score: winners.
+    kept, record = recorded.kept, recorded.record
+    if record is not None:
+        for start in range(0, len(kept), chunk):
+            rows = slice(start, start + chunk)
+            index = kept[rows]
+            _add_terms(terms, model, x[index], record.rows(rows), recorded.shapes, weights[index])
+    missing = winners[~torch.isin(winners, kept)]
+    if len(missing):
+        with ForwardRecorder(model) as recorder:
+            for index in missing.split(chunk):
+                model.slice_features(x[index])
+                _add_terms(terms, model, x[index], recorder.take(), recorder.shapes, weights[index])
+    return terms, torch.cat([kept, missing])
+
+
+def _add_terms(
+    terms: _TermMaps,
+    model: ELNet,
+    x: torch.Tensor,
+    record: SliceRecord,
+    shapes: dict[nn.Module, tuple[int, ...]],
+    weights: torch.Tensor,
+) -> None:
+    """Backward of some recorded slices and their FullGrad contributions into ``terms``."""
+    grad_x, biases, grad_biases = slice_gradients(model, record, shapes, weights)
+    contributions = [x * grad_x]
+    contributions += [b[:, :, None, None] * g for b, g in zip(biases, grad_biases, strict=True)]
+    terms.add(tuple(contributions))
 
 
 def explain(
@@ -649,10 +748,12 @@ def explain(
     """FullGrad explanation of ``model``'s decision on the series ``x``.
 
     A no-grad forward in chunks of slices gives every slice's features, the pooled vector and the
-    logits; then forward and backward run (in chunks) only through the slices that hold the
-    maximum of some feature, since the max over slices passes no gradient to the others (their
-    contributions are zeros). The maps, volume normalization and completeness residual are those
-    of one full pass through every slice (same values).
+    logits, and keeps the forward record (ReLU outputs, norm statistics) of the slices that hold
+    the running maximum of some feature; then the backward runs (in chunks, without autograd) only
+    through the slices that hold the maximum of some feature, since the max over slices passes no
+    gradient to the others (their contributions are zeros). A winner whose record went beyond the
+    memory budget runs its forward again. The maps, volume normalization and completeness residual
+    are those of one full pass through every slice (same values).
 
     Args:
         model: the network, on any device; its training flag and parameters are left as they were.
@@ -673,25 +774,29 @@ def explain(
     """
     size = None if output_size is None else _check_output_size(output_size)
     _check_input(model, x)
-    forward_chunk, grad_chunk = (chunking or Chunking()).sizes(model, x.dtype)
+    chunking = chunking or Chunking()
+    _, grad_chunk = chunking.sizes(model, x.dtype)
+    record_chunk = chunking.record_size(model, x.dtype)
+    budget = int(chunking.budget_mb * 2**20)
     input_size = (x.shape[-2], x.shape[-1])
     size = size or input_size
-    with _EvalMode(model):
-        slice_features = _slice_features(model, x, forward_chunk)
-        with torch.no_grad():
-            pooled = slice_features.amax(dim=0)
-            logits = model.classifier(model.dropout(pooled)).detach()  # ELNet.head
-        classifier = model.classifier
+    classifier = model.classifier
+    with _EvalMode(model), torch.no_grad():
         score_weights = (classifier.weight[1] - classifier.weight[0]).detach()
-        weights = winner_weights(slice_features, score_weights)
+        recorded = _recorded_forward(model, x, record_chunk, budget, score_weights != 0)
+        pooled = recorded.features.amax(dim=0)
+        logits = model.classifier(model.dropout(pooled)).detach()  # ELNet.head
+        weights = winner_weights(recorded.features, score_weights)
         winners = weights.any(dim=1).nonzero()[:, 0]
-        del slice_features
-        terms = _explain_winners(model, x, weights, winners, grad_chunk)
+        terms, order = _explain_winners(model, x, weights, winners, recorded, grad_chunk)
+        del recorded
     classifier_bias = float((classifier.bias[1] - classifier.bias[0]).detach())
     score = float(logits[1] - logits[0])
     with torch.no_grad():
         everywhere = len(winners) == x.shape[0]
         maps = terms.maps(everywhere, input_size)[:, 0] if len(winners) else x.new_zeros(0)
+        if not torch.equal(order, winners):  # some winners were recomputed after the others
+            maps = maps[torch.argsort(order)]
         heatmap, relevance = _volume_maps(maps, winners, x.shape[0], size, everywhere)
         logits64 = logits.double()
         probability = float(torch.softmax(logits64, dim=0)[1])

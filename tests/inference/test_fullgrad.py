@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet.common.errors import ConfigurationError
@@ -14,6 +15,7 @@ from napari_elnet.inference.fullgrad import (
     Chunking,
     Explanation,
     FullGradHooks,
+    _recorded_forward,
     explain,
     frozen_statistics,
     fullgrad_terms,
@@ -333,7 +335,11 @@ def test_known_answer_bright_square(norm: str, winner: int) -> None:
 
 # --- winning slices, chunks -------------------------------------------------------------------
 
-SMALL_CHUNKS = Chunking(forward_slices=5, grad_slices=3)
+SMALL_CHUNKS = Chunking(forward_slices=5, grad_slices=3, record_slices=4)
+TINY_BUDGET = Chunking(budget_mb=0.5, grad_slices=3, record_slices=5)
+"""Room for the records of about one k=1 float64 slice: most winners run their forward again."""
+NO_ROOM = Chunking(budget_mb=1e-4, grad_slices=2, record_slices=1)
+"""No room for any record: every winner runs its forward again, one slice at a time."""
 
 
 def _full_pass(model: ELNet, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, float]:
@@ -360,6 +366,56 @@ def test_winning_slices_equal_the_full_pass(norm: str, slices: int) -> None:
     if slices > 16:  # k = 1 has 16 features: most slices hold no maximum and get zeros
         assert (result.relevance == 0).sum() >= slices - 16
         assert (result.heatmap.reshape(slices, -1).max(axis=1) == 0).sum() >= slices - 16
+
+
+@pytest.mark.parametrize(
+    ("norm", "slices", "chunking"),
+    [
+        ("layer", 1, TINY_BUDGET),
+        ("contrast", 2, Chunking()),
+        ("layer", 5, Chunking()),
+        ("layer", 17, TINY_BUDGET),
+        ("contrast", 17, NO_ROOM),
+        ("layer", 40, NO_ROOM),
+        ("contrast", 40, TINY_BUDGET),
+    ],
+)
+def test_budget_and_chunks_keep_the_full_pass_values(
+    norm: str, slices: int, chunking: Chunking
+) -> None:
+    model = _perturbed_model(norm, 100 + slices)
+    x = _series(slices, 100 + slices)
+    volume, relevance, residual = _full_pass(model, x)
+    result = explain(model, x, output_size=(200, 300), chunking=chunking)
+    np.testing.assert_allclose(result.relevance, relevance, rtol=0, atol=1e-6)
+    assert result.completeness_residual == pytest.approx(residual, abs=1e-6)
+    assert result.top_slice == int(np.argmax(relevance))
+    resized = F.interpolate(volume[:, None], size=(200, 300), mode="bilinear")[:, 0]
+    low, high = torch.aminmax(resized)
+    expected = ((resized - low) / (high - low)).clamp(0, 1).float().numpy()
+    np.testing.assert_allclose(result.heatmap, expected, rtol=0, atol=1e-6)
+
+
+def test_tiny_budget_drops_records_and_recomputes() -> None:
+    model = _perturbed_model("layer", 21).eval()
+    x = _series(12, 21)
+    budget = int(TINY_BUDGET.budget_mb * 2**20)
+    cl = model.classifier
+    score_weights = (cl.weight[1] - cl.weight[0]).detach()
+    with torch.no_grad():
+        recorded = _recorded_forward(model, x, 5, budget, score_weights != 0)
+        roomy = _recorded_forward(model, x, 5, 2**30, score_weights != 0)
+        expected = model.slice_features(x)
+    assert recorded.record is not None and roomy.record is not None
+    assert recorded.record.nbytes <= budget < roomy.record.nbytes
+    assert len(recorded.dropped) > 0
+    torch.testing.assert_close(recorded.features, expected, rtol=0, atol=0)
+    weights = winner_weights(expected, score_weights)
+    winners = weights.any(dim=1).nonzero()[:, 0]
+    # Without a budget every winner keeps its record; with it, the kept ones are winners still.
+    torch.testing.assert_close(roomy.kept, winners)
+    assert set(recorded.kept.tolist()) < set(winners.tolist())
+    assert set(winners.tolist()) <= set(recorded.kept.tolist()) | set(recorded.dropped.tolist())
 
 
 def test_tied_slices_share_the_gradient() -> None:
@@ -420,6 +476,11 @@ def test_chunk_sizes_from_the_budget() -> None:
     assert Chunking(budget_mb=64).sizes(model, torch.float64) < (forward, grad)
     assert Chunking(forward_slices=3, grad_slices=2).sizes(model, torch.float32) == (3, 2)
     assert Chunking(budget_mb=0.001).sizes(model, torch.float32) == (1, 1)
+    record = Chunking(budget_mb=64).record_size(model, torch.float32)
+    assert forward > record > grad
+    assert Chunking(budget_mb=128).record_size(model, torch.float32) >= 2 * record - 1
+    assert Chunking(record_slices=7).record_size(model, torch.float32) == 7
+    assert Chunking(budget_mb=0.001).record_size(model, torch.float32) == 1
 
 
 @pytest.mark.parametrize(
@@ -428,6 +489,7 @@ def test_chunk_sizes_from_the_budget() -> None:
         ({"budget_mb": 0}, "budget_mb must be > 0, got 0"),
         ({"forward_slices": 0}, "forward_slices must be >= 1 or None, got 0"),
         ({"grad_slices": -2}, "grad_slices must be >= 1 or None, got -2"),
+        ({"record_slices": 0}, "record_slices must be >= 1 or None, got 0"),
     ],
 )
 def test_chunking_rejects_bad_values(kwargs: dict[str, float], message: str) -> None:
