@@ -118,22 +118,32 @@ class PreparedSeries:
 
     Attributes:
         clipped: (S, 256, 256) float32, the resized series with its brightest voxels clipped.
-        ranks: Rank index of ``clipped`` (None: the landmarks come from ``np.percentile``).
     """
 
     clipped: np.ndarray
-    ranks: RankIndex | None = field(default=None, repr=False)
+    _ranks: list[RankIndex] = field(default_factory=list, repr=False)
     _landmarks: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def ranks(self) -> RankIndex | None:
+        """The rank index of ``clipped`` until the first landmarks are taken from it (None after,
+        and on numpy's path for a series with NaN or inf).
+
+        It is released then: its bucket numbers take 8 bytes per voxel, more than a chunked
+        forward + FullGrad needs per slice; a later model with other percentiles pays for a new
+        index (:func:`volume_landmarks`, the same values).
+        """
+        return self._ranks[0] if self._ranks else None
 
     def source_landmarks(self, percentiles: tuple[float, ...]) -> np.ndarray:
         """The series' foreground intensities at ``percentiles`` (computed once per set)."""
         key = tuple(float(p) for p in percentiles)
         if key not in self._landmarks:
-            if self.ranks is None:
-                self._landmarks[key] = volume_landmarks(self.clipped, key)
-            else:
+            if self._ranks:
                 mean = self.clipped.reshape(-1).mean()
-                self._landmarks[key] = foreground_percentiles(self.ranks, mean, key)
+                self._landmarks[key] = foreground_percentiles(self._ranks.pop(), mean, key)
+            else:
+                self._landmarks[key] = volume_landmarks(self.clipped, key)
         return self._landmarks[key]
 
     def network_input(self, landmarks: Landmarks | None = None) -> torch.Tensor:
@@ -162,7 +172,7 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     if index is None:  # NaN or inf: numpy's own percentiles decide
         return PreparedSeries(clip_bright(resized))
     clipped = np.minimum(resized, np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE)))
-    return PreparedSeries(clipped, index.clipped(clipped))
+    return PreparedSeries(clipped, [index.clipped(clipped)])
 
 
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:

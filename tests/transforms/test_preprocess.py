@@ -168,6 +168,11 @@ def test_prepare_volume_equals_the_former_implementation_bit_for_bit(landmarks_k
         assert prepared.ranks is not None
         got = prepared.network_input(landmarks)[:, 0].numpy()
         np.testing.assert_array_equal(got, expected)
+        assert prepared.ranks is None  # released once the landmarks are taken
+        other = learned if landmarks is None else None  # a second model, other percentiles
+        np.testing.assert_array_equal(
+            prepared.network_input(other)[:, 0].numpy(), _former_prepare_volume(volume, other)
+        )
         np.testing.assert_array_equal(prepare_volume(volume, landmarks)[:, 0].numpy(), expected)
 
 
