@@ -150,8 +150,10 @@ def map_to_standard(
     """:func:`standardize` with the volume's own landmarks already known.
 
     Several models reading one series share its landmarks (the same percentiles): each then pays
-    only for this mapping, one ``np.interp`` pass whose end knots extend the end segments to the
-    volume's minimum and maximum (linear extrapolation, same values as clamping then extending).
+    only for this mapping, one ``np.interp`` (float64, rounded to float32; computed bit for bit by
+    :func:`~napari_elnet.transforms.piecewise.interp_float32`) whose end knots extend the end
+    segments to the volume's minimum and maximum (linear extrapolation, same values as clamping
+    then extending).
 
     Args:
         volume: float32 intensities, any shape.

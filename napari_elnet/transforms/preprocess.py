@@ -161,7 +161,7 @@ class PreparedSeries:
 def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     """Resize every slice to 256 x 256 and clip the brightest voxels: the model-independent part.
 
-    One rank index of the resized series gives the clip value and, later, every model's
+    One rank index of the resized series gives the clip value and, later, the first model's
     foreground landmarks (the same values as :func:`clip_bright` and ``np.percentile``).
 
     Shape:
