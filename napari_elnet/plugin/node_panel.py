@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from napari_elnet.plugin.workers import start_worker
@@ -128,6 +129,13 @@ class NodePanel(QGroupBox):
         store_row.addWidget(QLabel("complete after"))
         store_row.addWidget(self.stable_spin)
         form.addRow("Store", store_row)
+        self.send_edit = QLineEdit()
+        self.send_edit.setPlaceholderText("AET@HOST:PORT (empty: results stay in the store)")
+        self.send_edit.setToolTip(
+            "C-STORE each study's DICOM results (report, heatmaps, key images) to this AE, "
+            "e.g. the PACS the study came from"
+        )
+        form.addRow("Results to", self.send_edit)
         layout.addLayout(form)
         self.status = QLabel("stopped (listens on 127.0.0.1 only)")
         self.status.setWordWrap(True)
@@ -183,7 +191,7 @@ class NodePanel(QGroupBox):
 
     def _configs(self) -> tuple[Any, Any]:
         """The NodeConfig and PipelineConfig from the form and the worklist's device."""
-        from napari_elnet.node.config import NodeConfig
+        from napari_elnet.node.config import NodeConfig, Peer
         from napari_elnet.node.pipeline import PipelineConfig
 
         store = Path(self.store_edit.text().strip()).expanduser()
@@ -196,6 +204,7 @@ class NodePanel(QGroupBox):
         pipeline = PipelineConfig(
             report=store / "worklist.csv",
             device=self.worklist.device_combo.currentText().split(" ")[0],
+            send_to=Peer.parse(send_to) if (send_to := self.send_edit.text().strip()) else None,
             calling_ae=config.ae_title,
         )
         return config, pipeline
@@ -221,9 +230,10 @@ class NodePanel(QGroupBox):
         ).start()
         self.status.setText(
             f"listening as {config.ae_title} on {config.host}:{node.port}; store {node.store.root}"
+            + (f"; results to {pipeline.send_to}" if pipeline.send_to else "")
         )
         self.start_button.setText("Stop")
-        for control in (self.ae_edit, self.port_spin, self.store_edit, self.stable_spin):
+        for control in self._node_controls():
             control.setEnabled(False)
         return True
 
@@ -232,8 +242,12 @@ class NodePanel(QGroupBox):
         self._holder.stop()
         self.status.setText("stopped")
         self.start_button.setText("Start")
-        for control in (self.ae_edit, self.port_spin, self.store_edit, self.stable_spin):
+        for control in self._node_controls():
             control.setEnabled(True)
+
+    def _node_controls(self) -> tuple[QWidget, ...]:
+        """The settings fixed while the node runs."""
+        return (self.ae_edit, self.port_spin, self.store_edit, self.stable_spin, self.send_edit)
 
     def _from_node(self, event: NodeEvent) -> None:
         """Node listener (network, watcher or worker thread): hand the event to the GUI thread."""

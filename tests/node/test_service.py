@@ -50,17 +50,6 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory, node_port: int) -> Iterato
     server.stop()
 
 
-def sop_classes(orthanc: Orthanc, study_uid: str) -> list[str]:
-    study = orthanc.study_id(study_uid)
-    if study is None:
-        return []
-    instances = orthanc.request("GET", f"/studies/{study}/instances")
-    return sorted(
-        orthanc.request("GET", f"/instances/{i['ID']}/simplified-tags")["SOPClassUID"]
-        for i in instances
-    )
-
-
 def test_a_study_pushed_from_orthanc_comes_back_with_its_results(
     orthanc: Orthanc,
     node_port: int,
@@ -108,7 +97,7 @@ def test_a_study_pushed_from_orthanc_comes_back_with_its_results(
     assert result.status == "ok"
     assert sorted(t.task for t in result.tasks) == ["abnormal", "acl", "meniscus"]
     # Orthanc has the images and, under the same study, the report, maps and key images
-    classes = sop_classes(orthanc, study_uid)
+    classes = orthanc.sop_classes(study_uid)
     assert classes.count(MR) == len(files)
     assert sum(c.startswith(SR_PREFIX) for c in classes) == 1
     assert classes.count(PARAMETRIC_MAP) == 3

@@ -177,3 +177,55 @@ def test_search_and_retrieve_from_a_pacs(
         qtbot.waitUntil(lambda: panel.retrieve_worker is None, timeout=30_000)
     finally:
         orthanc.stop()
+
+
+def test_results_go_to_the_ae_in_results_to(
+    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    from support.dicom_peers import start_orthanc
+
+    storescu = require_tool("storescu")
+    orthanc = start_orthanc(tmp_path / "orthanc", {})
+    try:
+        viewer = make_napari_viewer()
+        widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
+        qtbot.addWidget(widget)
+        widget.set_models(models)
+        widget.device_combo.setCurrentText("cpu")
+        panel = widget.node_panel
+        port = free_port()
+        panel.port_spin.setValue(port)
+        panel.store_edit.setText(str(tmp_path / "store"))
+        panel.stable_spin.setValue(0.5)
+        panel.send_edit.setText("ORTHANC at localhost")  # a typo: the node does not start
+        assert not panel.start_node()
+        assert "expected AET@HOST:PORT" in panel.status.text()
+        assert panel.node is None
+        panel.send_edit.setText(f"ORTHANC@127.0.0.1:{orthanc.dicom_port}")
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        assert panel.node is not None
+        assert f"results to ORTHANC@127.0.0.1:{orthanc.dicom_port}" in panel.status.text()
+        assert not panel.send_edit.isEnabled()
+
+        study_uid, _ = clone_study(template, tmp_path / "src", "ACC-SEND")
+        sent = subprocess.run(
+            [storescu, "-aec", "ELNET", "+sd", "+r", "127.0.0.1", str(port), str(tmp_path / "src")],
+            capture_output=True, text=True, timeout=60, env=dcmtk_env(),
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        qtbot.waitUntil(
+            lambda: (
+                panel.incoming.rowCount() == 1
+                and panel.incoming.item(0, STATE_COLUMN).text() == "triaged, sent"
+            ),
+            timeout=120_000,
+        )
+        # the PACS holds the results (report, maps, key images) under the received study
+        classes = orthanc.sop_classes(study_uid)
+        assert sum(c.startswith("1.2.840.10008.5.1.4.1.1.88.") for c in classes) == 1, classes
+        assert classes.count("1.2.840.10008.5.1.4.1.1.30") == len(models)  # parametric maps
+        assert classes.count("1.2.840.10008.5.1.4.1.1.7") == len(models)  # key images
+        panel.stop_node()
+        assert panel.send_edit.isEnabled()
+    finally:
+        orthanc.stop()

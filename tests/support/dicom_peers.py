@@ -77,6 +77,17 @@ class Orthanc:
         )
         return found[0] if found else None
 
+    def sop_classes(self, study_uid: str) -> list[str]:
+        """SOPClassUID of each instance of a study (sorted; empty when Orthanc lacks the study)."""
+        study = self.study_id(study_uid)
+        if study is None:
+            return []
+        instances = self.request("GET", f"/studies/{study}/instances")
+        return sorted(
+            self.request("GET", f"/instances/{i['ID']}/simplified-tags")["SOPClassUID"]
+            for i in instances
+        )
+
     def modalities_in(self, study_uid: str) -> list[str]:
         """Modality of each series of a study (sorted)."""
         study = self.study_id(study_uid)
