@@ -404,43 +404,46 @@ def _check_output_size(output_size: tuple[int, int]) -> tuple[int, int]:
 
 def _volume_maps(
     maps: torch.Tensor, winners: torch.Tensor, slices: int, size: tuple[int, int], everywhere: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmap and relevance of the series from the maps of its winning slices (zeros elsewhere).
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
+    """Heatmap, relevance and peak of the series from the maps of its winning slices.
 
     The map is normalized over the whole volume, its slice sums give the relevance, then it is
     resampled to ``size`` and normalized again. Slices without a winner hold zeros at every step
     (the maps are >= 0, so the zeros are the minimum whenever such slices exist), so only the
-    winners are resampled.
+    winners are resampled. Both normalizations are affine and bilinear resampling commutes with
+    affine maps (its weights sum to 1), so the map is resampled once, unnormalized, and the
+    relevance comes from the plain slice sums: the same values, fewer passes over the volume; an
+    additive constant in ``maps`` changes nothing when every slice is a winner.
 
     Shape:
-        maps (W, h, w) for the W ``winners``; heatmap (slices, *size) float32; relevance (slices,).
+        maps (W, h, w) for the W ``winners`` (increasing); heatmap (slices, *size) float32;
+        relevance (slices,).
     """
     relevance = np.zeros(slices)
     heatmap = np.zeros((slices, *size), dtype=np.float32)
     if not len(winners):
-        return heatmap, relevance
-    if not everywhere:
-        # Each normalization's minimum is the zeros of the other slices.
-        maps = torch.cat([maps, maps.new_zeros((1, *maps.shape[1:]))])
-    maps = _normalize(maps)
-    resized = _normalize(_resize(maps[:, None], size)[:, 0]).clamp_(0.0, 1.0)
-    count = len(winners)
+        return heatmap, relevance, (0, 0, 0)
     index = winners.cpu().numpy()
-    relevance[index] = maps[:count].sum(dim=(1, 2), dtype=torch.float64).cpu().numpy()
-    heatmap[index] = resized[:count].float().cpu().numpy()
-    return heatmap, relevance
+    low, high = _range(maps, everywhere)
+    if not high - low > 0.0:
+        return heatmap, relevance, (0, 0, 0)
+    sums = maps.sum(dim=(1, 2), dtype=torch.float64)
+    relevance[index] = ((sums - maps[0].numel() * low) / (high - low)).cpu().numpy()
+    resized = _resize(maps[:, None], size)[:, 0]
+    low, high = _range(resized, everywhere)
+    # Rounding is monotone: (r - low) / (high - low) stays within [0, 1], no clamp needed.
+    normalized = ((resized - low) / (high - low)).float()
+    heatmap[index] = normalized.cpu().numpy()
+    flat = int(torch.argmax(normalized))  # the first maximum in C order, as np.argmax
+    s, r, c = np.unravel_index(flat, normalized.shape)
+    return heatmap, relevance, (int(index[s]), int(r), int(c))
 
 
-def _first_peak(heatmap: np.ndarray, winners: np.ndarray) -> tuple[int, int, int]:
-    """(slice, row, col) of the heatmap maximum, first in C order on ties (as ``np.argmax``).
-
-    Only winning slices can hold a non-zero value; an all-zero heatmap peaks at (0, 0, 0).
-    """
-    if not len(winners) or not heatmap[winners].max() > 0.0:
-        return (0, 0, 0)
-    part = heatmap[winners]
-    s, r, c = np.unravel_index(int(np.argmax(part)), part.shape)
-    return (int(winners[s]), int(r), int(c))
+def _range(t: torch.Tensor, everywhere: bool) -> tuple[float, float]:
+    """Minimum and maximum of ``t``, the minimum at most 0 unless ``everywhere`` (the zeros of the
+    slices that are not winners count)."""
+    low, high = (float(v) for v in torch.aminmax(t))
+    return (low if everywhere else min(low, 0.0)), (high if everywhere else max(high, 0.0))
 
 
 @dataclass(frozen=True)
@@ -557,15 +560,14 @@ class _TermMaps:
     """Running FullGrad terms of the winning slices, chunk by chunk.
 
     For each term (input, then every norm layer's bias) it keeps the channel sum of ``|t * grad_t|``
-    per winning slice, the term's min and max so far and its channel count; and the sum of all
-    contributions (for the completeness check).
+    per winning slice and the term's min and max so far; and the sum of all contributions (for the
+    completeness check).
     """
 
     def __init__(self) -> None:
         self.channel_sums: list[list[torch.Tensor]] = []
         self.lows: list[float] = []
         self.highs: list[float] = []
-        self.channels: list[int] = []
         self.total = 0.0
 
     def add(self, contributions: tuple[torch.Tensor, ...]) -> None:
@@ -574,7 +576,6 @@ class _TermMaps:
             self.channel_sums = [[] for _ in contributions]
             self.lows = [float("inf")] * len(contributions)
             self.highs = [float("-inf")] * len(contributions)
-            self.channels = [c.shape[1] for c in contributions]
         for i, contribution in enumerate(contributions):
             self.total += float(contribution.sum())
             channel_sum, low, high = _magnitude_stats(contribution)
@@ -585,6 +586,10 @@ class _TermMaps:
     def maps(self, all_slices: bool, size: tuple[int, int]) -> torch.Tensor:
         """The summed, term-wise normalized map of the winning slices at ``size``.
 
+        When ``all_slices`` the map is shifted by a constant (each term's ``C low / (high - low)``),
+        which the volume normalization removes; otherwise every term's minimum is 0 (the other
+        slices' contributions) and there is no shift. Needs at least one recorded chunk.
+
         Args:
             all_slices: every slice of the series is a winner; otherwise the others' contributions
                 are zeros, which count in every term's min and max.
@@ -592,14 +597,27 @@ class _TermMaps:
         Shape:
             (W, 1, *size) for W winning slices.
         """
-        terms = []
-        for sums, low, high, channels in zip(
-            self.channel_sums, self.lows, self.highs, self.channels, strict=True
-        ):
+        by_size: dict[tuple[int, int], torch.Tensor] = {}
+        for sums, low, high in zip(self.channel_sums, self.lows, self.highs, strict=True):
             if not all_slices:
                 low, high = min(low, 0.0), max(high, 0.0)
-            terms.append(_normalized_channel_sum(torch.cat(sums), channels, low, high))
-        return _add_by_size(terms, size)
+            if not high - low > 0.0:
+                continue  # a constant term: zeros once normalized
+            # (|c| - low) / (high - low) summed over the channels, less the constant C low / (high - low).
+            term = torch.cat(sums) if len(sums) > 1 else sums[0]
+            key = (term.shape[-2], term.shape[-1])
+            if key in by_size:
+                by_size[key].add_(term, alpha=1.0 / (high - low))
+            else:
+                by_size[key] = term / (high - low)
+        if not by_size:
+            first = torch.cat(self.channel_sums[0])
+            return first.new_zeros((first.shape[0], 1, *size))
+        resized = [_resize(term, size) for term in by_size.values()]
+        total = resized[0]
+        for term in resized[1:]:
+            total += term
+        return total
 
 
 def _holders(features: torch.Tensor, maximum: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
@@ -797,10 +815,9 @@ def explain(
         maps = terms.maps(everywhere, input_size)[:, 0] if len(winners) else x.new_zeros(0)
         if not torch.equal(order, winners):  # some winners were recomputed after the others
             maps = maps[torch.argsort(order)]
-        heatmap, relevance = _volume_maps(maps, winners, x.shape[0], size, everywhere)
+        heatmap, relevance, peak = _volume_maps(maps, winners, x.shape[0], size, everywhere)
         logits64 = logits.double()
         probability = float(torch.softmax(logits64, dim=0)[1])
-    peak = _first_peak(heatmap, winners.cpu().numpy())
     return Explanation(
         score=score,
         probability=probability,
