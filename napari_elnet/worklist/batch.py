@@ -30,7 +30,7 @@ from napari_elnet.io.parallel import LoaderProcess
 from napari_elnet.io.scan import FileProblem, StudyScan
 from napari_elnet.io.study import read_files
 from napari_elnet.models.model_file import LoadedModel
-from napari_elnet.worklist.allocator import release_free_memory
+from napari_elnet.worklist.allocator import MemoryKeeper
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.loading import load_study_ref
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
@@ -68,9 +68,12 @@ class WorklistConfig:
         load_process: Read the studies in a separate worker process (the default loader only, runs
             of two or more studies), so that pydicom's parsing never holds the GIL of the thread
             that runs the models.
-        release_memory: Give glibc's free heap memory back to the system after every study, so
-            that resident memory stays flat over many studies (see
-            :mod:`napari_elnet.worklist.allocator`; no effect on other C libraries).
+        release_memory: Give glibc's free heap memory back to the system whenever resident
+            memory has grown by ``release_margin_mb`` since the last time, so that it stays flat
+            over many studies (see :mod:`napari_elnet.worklist.allocator`; no effect on other C
+            libraries).
+        release_margin_mb: Growth of resident memory (MiB) that triggers the release; 0 releases
+            after every study.
     """
 
     device: str = "auto"
@@ -81,10 +84,15 @@ class WorklistConfig:
     suspicion: SuspicionConfig = field(default_factory=SuspicionConfig)
     load_process: bool = True
     release_memory: bool = True
+    release_margin_mb: float = 128.0
 
     def __post_init__(self) -> None:
         if self.prefetch < 1:
             raise ConfigurationError(f"prefetch must be >= 1, got {self.prefetch}")
+        if not self.release_margin_mb >= 0:
+            raise ConfigurationError(
+                f"release_margin_mb must be >= 0, got {self.release_margin_mb}"
+            )
         if self.report is not None:
             object.__setattr__(self, "report", check_report_path(self.report))
 
@@ -215,6 +223,7 @@ def worklist_steps(
     tally = RunTally(
         time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo)
     )
+    keeper = MemoryKeeper(config.release_margin_mb) if config.release_memory else None
     results: list[StudyResult] = []
     cancelled = False
     yield tally.progress("start")
@@ -232,8 +241,8 @@ def worklist_steps(
             tally.errors += result.status == "error"
             if config.report is not None:
                 write_report(config.report, [*previous, *results], config.include_phi)
-            if config.release_memory:
-                release_free_memory()
+            if keeper is not None:
+                keeper.after_item()
             yield tally.progress("study", result.study, result=results[-1])
             if cancel is not None and cancel.is_set() and tally.finished < len(todo):
                 cancelled = True
