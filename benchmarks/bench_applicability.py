@@ -18,9 +18,10 @@ training split and its thresholds on the recipe's validation split, see
 - ``real``: every series of every folder in ``../shared/data`` (automatic choice: plane gate plus
   distribution gate; and each model forced onto each series: distribution gate alone).
 
-Cost: the applicability check of one series (intensity profile, cheap checks, Mahalanobis
-distance; the features come from the FullGrad pass) against the model's plain forward and against
-the whole triage of the series (prepare + FullGrad), median over held-out series.
+Cost: the applicability check of one series (intensity profile, cheap checks, image checks of
+noise floor and ghosting, Mahalanobis distance; the features come from the FullGrad pass)
+against the model's plain forward and against the whole triage of the series (prepare +
+FullGrad), median over held-out series.
 
 Usage: ``python benchmarks/bench_applicability.py [--cache DIR] [--n 60] [--n-contrast 20]
 [--json FILE]``. ``--generate-only`` writes the phantom cache and stops.
@@ -53,6 +54,8 @@ CONTRAST_SEED = 4000
 PLANES = ("sagittal", "coronal", "axial")
 NOISE = (0.15, 0.5)
 GHOSTS = ((0.04, 4), (0.15, 2))
+IMAGE_REASONS = ("image noise", "ghosting")
+"""How the reasons of the image checks (noise floor, ghosting) begin."""
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -155,8 +158,10 @@ def main() -> int:
             accepted = [r[0] for r in results]
             distances = np.array([r[1] for r in results])
             by_distance = [r[1] > d.threshold for r in results]
+            by_image = [any(x.startswith(IMAGE_REASONS) for x in r[2]) for r in results]
             by_checks = [
-                any(not x.startswith("unlike the training") for x in r[2]) for r in results
+                any(not x.startswith(("unlike the training", *IMAGE_REASONS)) for x in r[2])
+                for r in results
             ]
             out[name] = {
                 "n": len(results),
@@ -164,6 +169,7 @@ def main() -> int:
                 "refused": 1.0 - share(accepted),
                 "refused_by_distance": share(by_distance),
                 "refused_by_cheap_checks": share(by_checks),
+                "refused_by_image_checks": share(by_image),
                 "distance_median": float(np.median(distances)),
             }
         record[f"{task}/{plane}"] = out
@@ -242,7 +248,7 @@ def print_tables(record: dict[str, dict[str, object]]) -> None:
         print(f"\n{model} (distance threshold {out['threshold']:.2f})")
         print(
             f"  {'set':16s} {'n':>4s} {'applicable':>10s} {'refused':>8s} {'by dist':>8s} "
-            f"{'by checks':>9s} {'median dist':>11s}"
+            f"{'by checks':>9s} {'by image':>8s} {'median dist':>11s}"
         )
         for name, row in out.items():
             if name == "threshold":
@@ -251,7 +257,7 @@ def print_tables(record: dict[str, dict[str, object]]) -> None:
             print(
                 f"  {name:16s} {row['n']:4d} {row['applicable']:10.1%} {row['refused']:8.1%} "
                 f"{row['refused_by_distance']:8.1%} {row['refused_by_cheap_checks']:9.1%} "
-                f"{row['distance_median']:11.2f}"
+                f"{row['refused_by_image_checks']:8.1%} {row['distance_median']:11.2f}"
             )
     real = record["real"]
     print(f"\nreal series ({REAL}): {real.get('series')} series")

@@ -23,9 +23,10 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from napari_elnet import __version__
@@ -33,6 +34,7 @@ from napari_elnet.datasets import open_dataset
 from napari_elnet.inference.applicability import describe_cases
 from napari_elnet.models.defaults import DEFAULT_MODEL_FILES
 from napari_elnet.models.model_file import load_model, save_model, with_updates
+from napari_elnet.models.model_schema import content_sha256
 from napari_elnet.phantom import PhantomConfig, write_mrnet
 from napari_elnet.training.evaluate import evaluate
 from napari_elnet.training.loop import TrainConfig, TrainProgress, train
@@ -87,6 +89,12 @@ def main() -> int:
         action="store_true",
         help="keep the shipped weights, (re)compute their applicability description",
     )
+    parser.add_argument(
+        "--feature-cache",
+        type=Path,
+        help="with --describe-only: keep the pooled features of each series here (keyed by the "
+        "weights' hash), so that a second description of the same weights runs no forward",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="elnet-default-models-"))
     train_root, test_root = work / "phantom-train", work / "phantom-test"
@@ -100,7 +108,7 @@ def main() -> int:
         write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=config, valid_fraction=1.0)
     print(f"phantom data in {work} ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.describe_only:
-        return describe_shipped(train_root, args.only)
+        return describe_shipped(train_root, args.only, args.feature_cache)
     record = json.loads(METRICS.read_text()) if METRICS.exists() else {}
     for task in EPOCHS:
         if args.only and task not in args.only:
@@ -173,11 +181,41 @@ def main() -> int:
     return 0
 
 
-def describe_shipped(train_root: Path, only: list[str] | None) -> int:
+class FeatureCache(MutableMapping[str, np.ndarray]):
+    """Pooled feature vectors in a folder, one ``<key>.npy`` each (for ``describe_cases``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        path = self.folder / f"{key}.npy"
+        if not path.exists():
+            raise KeyError(key)
+        return np.load(path)
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        tmp = self.folder / f"{key}.tmp.npy"
+        np.save(tmp, value)
+        tmp.rename(self.folder / f"{key}.npy")
+
+    def __delitem__(self, key: str) -> None:
+        (self.folder / f"{key}.npy").unlink()
+
+    def __iter__(self) -> Iterator[str]:
+        return (p.stem for p in self.folder.glob("*.npy") if not p.stem.endswith(".tmp"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def describe_shipped(train_root: Path, only: list[str] | None, cache: Path | None = None) -> int:
     """Add the applicability description to the shipped models, weights untouched.
 
     The split is the one ``train`` used: the data set's train and valid folders (the recipe
-    passes both explicitly, so no seeded re-split is involved).
+    passes both explicitly, so no seeded re-split is involved). ``cache``: a folder for the
+    pooled features, one subfolder per task and weights (their metadata and weights hash, which a
+    new description does not change), so that re-describing the same weights runs no forward.
     """
     for task in EPOCHS:
         if only and task not in only:
@@ -186,15 +224,19 @@ def describe_shipped(train_root: Path, only: list[str] | None) -> int:
         target = OUT_DIR / f"{task}_{plane}.pt"
         loaded = load_model(target)
         began = time.perf_counter()
+        weights = content_sha256(loaded.info.to_json(), loaded.model.state_dict())
         steps = describe_cases(
             loaded.model,
             loaded.info.landmarks,
             open_dataset(train_root, task, plane, "train"),
             open_dataset(train_root, task, plane, "valid"),
+            feature_cache=None if cache is None else FeatureCache(cache / f"{task}-{weights[:16]}"),
         )
         try:
             while True:
-                next(steps)
+                done, total = next(steps)
+                if done % 25 == 0 or done == total:
+                    print(f"  {task}: {done}/{total} series", flush=True)
         except StopIteration as stop:
             description = stop.value
         before = {k: v.clone() for k, v in loaded.model.state_dict().items()}

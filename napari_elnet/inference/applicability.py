@@ -14,7 +14,17 @@ training (:func:`describe_cases`):
   (the validation split), never on the series it is fit on;
 - cheap input checks: the slice count, the in-plane size and the intensity profile (the volume's
   foreground histogram landmarks normalized to [0, 1], the same landmarks as Nyul's
-  standardization) against the training series'.
+  standardization) against the training series';
+- image checks (:func:`image_statistics`, description version 2), on a few slices at the scale
+  the network sees them (area-averaged to 128 x 128, brightest voxels clipped):
+  the *noise floor*, the mean of the darkest 5% of 8 x 8 blocks relative to the 99th
+  percentile (Rician noise fills air and dark tissue with a floor of about 1.25 sigma that no
+  resizing averages away, while the pooled features, maxima over slices, barely move), and
+  *ghosting* along rows and along columns: the autocorrelation of the gradient magnitude along
+  that axis at a shift of 1/2 ... 1/8 of the field of view (motion during the acquisition puts
+  shifted replicas of the object's edges along the phase-encoding direction; anatomy does not
+  repeat at those shifts). Refused above the largest value of the training series (fit and
+  validation; ghosting: times GHOST_MARGIN). Descriptions of version 1 have none and skip them.
 
 :func:`assess` turns a series and its pooled features into an :class:`Applicability`. A model file
 without a description gives :data:`UNKNOWN`. The description is stored in the model file as plain
@@ -26,13 +36,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from napari_elnet.common.errors import ModelFileError
 from napari_elnet.models.model_file import LoadedModel
@@ -40,7 +51,8 @@ from napari_elnet.nn.elnet import ELNet
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES, volume_landmarks
 from napari_elnet.transforms.preprocess import clip_bright, prepare_volume
 
-DESCRIPTION_VERSION = 1
+DESCRIPTION_VERSION = 2
+"""2: adds the image checks (``checks.image_limits``); 1 (no image checks) is still read."""
 METHOD = "mahalanobis/ledoit-wolf"
 THRESHOLD_QUANTILE = 0.99
 """Share of held-out training-distribution series whose distance lies at or below the threshold."""
@@ -52,6 +64,23 @@ SLICE_FACTOR = 2.0
 """Slice counts are allowed from the training minimum / SLICE_FACTOR to the maximum * SLICE_FACTOR."""
 SIZE_FACTOR = 2.0
 """In-plane sizes below the smallest training size / SIZE_FACTOR are refused (upsampled > 2x)."""
+IMAGE_SLICES = 6
+"""The image statistics are taken on at most this many slices, evenly spaced."""
+GHOST_GRID = 128
+"""The image statistics are taken on slices averaged to this many pixels per side."""
+FLOOR_BLOCKS = 32
+"""The noise floor is made of the means of FLOOR_BLOCKS x FLOOR_BLOCKS blocks per slice."""
+FLOOR_SHARE = 0.05
+"""The noise floor is the mean of this share of the darkest blocks."""
+FLOOR_PERCENTILE = 99.0
+"""The noise floor is relative to this percentile of the sampled slices."""
+GHOST_PERIODS = (2, 3, 4, 5, 6, 8)
+"""Ghost replicas are looked for at these fractions 1/p of the field of view."""
+GHOST_MARGIN = 1.25
+"""The ghosting limits are this times the largest value of the training series (the noise floor
+limit is the largest value itself: heavy noise lifts it only a little above the training range)."""
+IMAGE_NAMES = ("noise floor", "ghosting along rows", "ghosting along columns")
+"""The image statistics, in the order of :func:`image_statistics` and ``image_limits``."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +156,8 @@ class InputChecks:
         profile_mean, profile_scale: Per-landmark mean and standard deviation of the training
             profiles (see :func:`intensity_profile`).
         profile_limit: Largest allowed profile distance (max over landmarks of |z|).
+        image_limits: Largest allowed :func:`image_statistics` (noise floor, ghosting along
+            rows, along columns); None for descriptions of version 1 (the check is skipped).
     """
 
     slices: tuple[int, int]
@@ -135,6 +166,7 @@ class InputChecks:
     profile_mean: tuple[float, ...]
     profile_scale: tuple[float, ...]
     profile_limit: float
+    image_limits: tuple[float, float, float] | None = None
 
     def profile_distance(self, profile: np.ndarray) -> float:
         """Max over landmarks of ``|profile - mean| / scale``."""
@@ -157,7 +189,27 @@ class InputChecks:
                 f"intensity profile unlike training (distance {distance:.1f} > "
                 f"{self.profile_limit:.1f}: another contrast or scanner scaling?)"
             )
+        if self.image_limits is not None:
+            found.extend(image_reasons(image_statistics(array), self.image_limits))
         return found
+
+
+def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
+    """Reasons for :func:`image_statistics` ``values`` above their ``limits`` ([] when none)."""
+    floor, rows, columns = (float(v) for v in values)
+    found = []
+    if not floor <= limits[0]:
+        found.append(
+            f"image noise far above training: no dark background or tissue left (noise floor "
+            f"{floor:.3f} > {limits[0]:.3f} of the bright signal)"
+        )
+    for name, value, limit in (("rows", rows, limits[1]), ("columns", columns, limits[2])):
+        if not value <= limit:
+            found.append(
+                f"ghosting unlike training: repeated edges along the {name}, as from motion "
+                f"during the acquisition (ghost score {value:.3f} > {limit:.3f})"
+            )
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,14 +252,14 @@ class TrainingDescription:
     def to_payload(self) -> dict[str, Any]:
         """Plain tensors and a JSON string, for ``save_model(..., applicability=...)``."""
         meta = {
-            "version": DESCRIPTION_VERSION,
+            "version": 1 if self.checks.image_limits is None else DESCRIPTION_VERSION,
             "method": self.method,
             "threshold": self.threshold,
             "shrinkage": self.shrinkage,
             "n_fit": self.n_fit,
             "n_threshold": self.n_threshold,
             "quantile": self.quantile,
-            "checks": asdict(self.checks),
+            "checks": {k: v for k, v in asdict(self.checks).items() if v is not None},
         }
         return {
             "metadata": json.dumps(meta, sort_keys=True),
@@ -220,7 +272,8 @@ class TrainingDescription:
         """Inverse of :meth:`to_payload`; ModelFileError naming ``source`` when it is invalid."""
         try:
             meta = json.loads(payload["metadata"])
-            if meta.get("version") != DESCRIPTION_VERSION or meta.get("method") != METHOD:
+            version = meta.get("version")
+            if version not in (1, DESCRIPTION_VERSION) or meta.get("method") != METHOD:
                 raise ValueError(
                     f"unsupported description {meta.get('method')!r} v{meta.get('version')!r}"
                 )
@@ -231,6 +284,16 @@ class TrainingDescription:
             if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(precision))):
                 raise ValueError("non-finite values")
             c = meta["checks"]
+            if version == 1 and "image_limits" in c:
+                raise ValueError("image limits in a version 1 description")
+            image_limits = None
+            if version == DESCRIPTION_VERSION:
+                limits = [float(v) for v in c["image_limits"]]
+                if len(limits) != len(IMAGE_NAMES):
+                    raise ValueError(f"{len(limits)} image limits, expected {len(IMAGE_NAMES)}")
+                if not all(math.isfinite(v) and v > 0 for v in limits):
+                    raise ValueError(f"image limits {limits} are not positive numbers")
+                image_limits = (limits[0], limits[1], limits[2])
             checks = InputChecks(
                 slices=(int(c["slices"][0]), int(c["slices"][1])),
                 min_size=int(c["min_size"]),
@@ -238,6 +301,7 @@ class TrainingDescription:
                 profile_mean=tuple(float(v) for v in c["profile_mean"]),
                 profile_scale=tuple(float(v) for v in c["profile_scale"]),
                 profile_limit=float(c["profile_limit"]),
+                image_limits=image_limits,
             )
             if not len(checks.percentiles) == len(checks.profile_mean) == len(checks.profile_scale):
                 raise ValueError("intensity profile lengths disagree")
@@ -363,6 +427,56 @@ def intensity_profile(
     return (values - values[0]) / span if span > 0 else np.zeros_like(values)
 
 
+def image_statistics(array: np.ndarray) -> np.ndarray:
+    """Noise floor and ghosting of a series at the scale the network sees, shape (3,).
+
+    At most IMAGE_SLICES evenly spaced slices, each averaged over areas to GHOST_GRID x
+    GHOST_GRID (the network's 256 x 256 grid averaged 2 x 2, so a native 512 x 512 series and
+    the 256 x 256 uint8 MRNet volume made from it give about the same), the brightest voxels
+    clipped as :func:`~napari_elnet.transforms.preprocess.clip_bright` does. Then:
+
+    - noise floor: the mean of the darkest FLOOR_SHARE of the blocks of 1/32 of the field of
+      view (8 x 8 pixels of 256), divided by the FLOOR_PERCENTILE-th percentile (scale free);
+    - ghosting along rows (axis 1) and along columns (axis 2): the largest autocorrelation
+      coefficient of the gradient magnitude along that axis (its mean removed, circular) at a
+      shift of 1/p of the field of view, p in GHOST_PERIODS.
+
+    A constant series gives zeros.
+    """
+    step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
+    first = (array.shape[0] - 1) % step // 2
+    sample = torch.from_numpy(np.ascontiguousarray(array[first::step], dtype=np.float32))
+    with torch.no_grad():
+        pooled = F.adaptive_avg_pool2d(sample[:, None], GHOST_GRID)[:, 0].numpy()
+    x = clip_bright(pooled)
+    flat = x.reshape(-1)
+    rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
+    top = float(np.partition(flat, rank)[rank])
+    if not top > 0:
+        return np.zeros(len(IMAGE_NAMES))
+    s = x.shape[0]
+    b = GHOST_GRID // FLOOR_BLOCKS
+    means = x.reshape(s, FLOOR_BLOCKS, b, FLOOR_BLOCKS, b).mean(axis=(2, 4), dtype=np.float64)
+    means = means.reshape(-1)
+    k = max(1, int(means.size * FLOOR_SHARE))
+    floor = float(np.partition(means, k - 1)[:k].mean()) / top
+    return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2)])
+
+
+def _ghosting(x: np.ndarray, axis: int) -> float:
+    """Largest autocorrelation of |gradient along ``axis``| at shifts of 1/p of the axis."""
+    g = np.abs(np.diff(x, axis=axis))
+    g -= g.mean(axis=(1, 2), keepdims=True)
+    energy = float(np.sum(g * g, dtype=np.float64))
+    if not energy > 0:
+        return 0.0
+    n = x.shape[axis]
+    return max(
+        float(np.sum(g * np.roll(g, round(n / p), axis=axis), dtype=np.float64)) / energy
+        for p in GHOST_PERIODS
+    )
+
+
 MIN_SHRINKAGE = 1e-3
 """Smallest shrinkage :func:`ledoit_wolf` returns (keeps the covariance invertible)."""
 
@@ -400,11 +514,13 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
 
 @dataclass(frozen=True)
 class SeriesStats:
-    """What the description needs of one training series: its shape, profile and features."""
+    """What the description needs of one training series: its shape, profile and features, and
+    its :func:`image_statistics` (None: the description gets no image checks, version 1)."""
 
     shape: tuple[int, int, int]
     profile: np.ndarray
     features: np.ndarray
+    image: np.ndarray | None = None
 
 
 def fit_description(
@@ -456,7 +572,22 @@ def fit_description(
     )
     distances = np.array([draft.distance(s.features) for s in held_out])
     profile_distances = [draft.checks.profile_distance(s.profile) for s in held_out]
-    checks = replace(draft.checks, profile_limit=PROFILE_MARGIN * max(profile_distances))
+    images = [s.image for s in (*fit, *held_out)]
+    image_limits = None
+    if all(v is not None for v in images):
+        # The training range: the largest value of every training series (ghosting: times a
+        # margin). The floor of 1e-6 keeps a limit positive (zeros from constant series).
+        top = np.maximum(np.max(np.stack(images), axis=0), 1e-6)  # type: ignore[arg-type]
+        image_limits = (
+            float(top[0]),
+            GHOST_MARGIN * float(top[1]),
+            GHOST_MARGIN * float(top[2]),
+        )
+    checks = replace(
+        draft.checks,
+        profile_limit=PROFILE_MARGIN * max(profile_distances),
+        image_limits=image_limits,
+    )
     return TrainingDescription(
         mean=mean,
         precision=precision,
@@ -473,15 +604,35 @@ class _HasVolume(Protocol):
     def volume(self) -> np.ndarray: ...
 
 
-def series_stats(
+def pooled_features(
     model: ELNet, volume: np.ndarray, landmarks: Any, device: torch.device | str = "cpu"
-) -> SeriesStats:
-    """Shape, intensity profile and pooled features of one series (as triage prepares it)."""
+) -> np.ndarray:
+    """The pooled feature vector (D,) float64 of one series, prepared as triage prepares it."""
     model.eval()
     with torch.no_grad():
         x = prepare_volume(volume, landmarks).to(device)
-        features = model.features(x).double().cpu().numpy()
-    return SeriesStats(tuple(volume.shape), intensity_profile(volume), features)  # type: ignore[arg-type]
+        return model.features(x).double().cpu().numpy()
+
+
+def series_stats(
+    model: ELNet,
+    volume: np.ndarray,
+    landmarks: Any,
+    device: torch.device | str = "cpu",
+    features: np.ndarray | None = None,
+) -> SeriesStats:
+    """Shape, intensity profile and pooled features of one series (as triage prepares it).
+
+    ``features``: the series' pooled features if already known (then no forward runs).
+    """
+    if features is None:
+        features = pooled_features(model, volume, landmarks, device)
+    return SeriesStats(
+        tuple(volume.shape),  # type: ignore[arg-type]
+        intensity_profile(volume),
+        features,
+        image_statistics(volume),
+    )
 
 
 def describe_cases(
@@ -490,6 +641,7 @@ def describe_cases(
     fit_cases: Sequence[_HasVolume],
     held_out_cases: Sequence[_HasVolume],
     device: torch.device | str = "cpu",
+    feature_cache: MutableMapping[str, np.ndarray] | None = None,
 ) -> Generator[tuple[int, int], None, TrainingDescription]:
     """Describe a trained model's training inputs; yields (done, total) after each series.
 
@@ -499,10 +651,24 @@ def describe_cases(
         fit_cases: The training split (objects with ``volume()``, e.g. datasets' ``Case``).
         held_out_cases: The validation split, for the thresholds.
         device: Where the forward passes run.
+        feature_cache: Pooled features of these weights by ``fit-<i>`` / ``held-<i>`` (the i-th
+            case of that split): read when present, written when computed. The caller keys it
+            to the weights and the cases (the forwards are the slow part of a description).
     """
     total = len(fit_cases) + len(held_out_cases)
     stats: list[SeriesStats] = []
-    for done, case in enumerate((*fit_cases, *held_out_cases), start=1):
-        stats.append(series_stats(model, case.volume(), landmarks, device))
+    roles = [("fit", i) for i in range(len(fit_cases))]
+    roles += [("held", i) for i in range(len(held_out_cases))]
+    for done, (case, (role, index)) in enumerate(
+        zip((*fit_cases, *held_out_cases), roles, strict=True), start=1
+    ):
+        key = f"{role}-{index}"
+        volume = case.volume()
+        features = None if feature_cache is None else feature_cache.get(key)
+        if features is None:
+            features = pooled_features(model, volume, landmarks, device)
+            if feature_cache is not None:
+                feature_cache[key] = features
+        stats.append(series_stats(model, volume, landmarks, device, features=features))
         yield done, total
     return fit_description(stats[: len(fit_cases)], stats[len(fit_cases) :])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from napari_elnet.inference.applicability import (
     describe_cases,
     description_of,
     fit_description,
+    image_statistics,
     intensity_profile,
     ledoit_wolf,
 )
@@ -31,6 +33,7 @@ from napari_elnet.models.model_file import (
     load_model,
     save_model,
 )
+from napari_elnet.transforms.preprocess import prepare_volume
 
 
 class _Case:
@@ -48,6 +51,25 @@ def _knee_like(rng: np.random.Generator, slices: int = 3, size: int = 64) -> np.
     image = np.where(radius < size * 0.35, 0.8, 0.05) - np.where(radius < size * 0.15, 0.5, 0.0)
     volume = np.repeat(image[None], slices, 0) + rng.normal(0, 0.03, (slices, size, size))
     return (np.abs(volume) * rng.uniform(500, 2000)).astype(np.float32)
+
+
+def _heavy_noise(volume: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarray:
+    """Rician noise of sigma ``level`` x the volume's 99th percentile."""
+    sigma = level * float(np.percentile(volume, 99))
+    real = volume + rng.normal(0, sigma, volume.shape)
+    return np.hypot(real, rng.normal(0, sigma, volume.shape)).astype(np.float32)
+
+
+def _ghosted(volume: np.ndarray, axis: int, shift: float = 0.04, period: int = 4) -> np.ndarray:
+    """Motion ghosting: every ``period``-th phase-encoding line (along ``axis``) acquired with
+    the object moved by ``shift`` of the field of view."""
+    n = volume.shape[axis]
+    k = np.fft.fft(volume, axis=axis)
+    ramp = np.exp(-2j * np.pi * np.fft.fftfreq(n) * shift * n)
+    ramp[np.arange(n) % period != 0] = 1
+    shape = [1, 1, 1]
+    shape[axis] = n
+    return np.abs(np.fft.ifft(k * ramp.reshape(shape), axis=axis)).astype(np.float32)
 
 
 def _inverted(rng: np.random.Generator) -> np.ndarray:
@@ -242,3 +264,86 @@ def test_plane_gate_and_explicit_choice_outside_the_plane(described: LoadedModel
     assert any("outside the model's plane" in r for r in forced.applicability.reasons)
     assert forced.summary()["applicability"]["outside_plane"] is True  # type: ignore[index]
     assert forced.heatmap is not None
+
+
+def test_image_statistics_are_scale_free_and_rise_with_noise_and_ghosting() -> None:
+    rng = np.random.default_rng(5)
+    clean = np.stack([image_statistics(_knee_like(rng, 4, 128)) for _ in range(12)])
+    top = clean.max(axis=0)
+    volume = _knee_like(rng, 4, 128)
+    np.testing.assert_allclose(image_statistics(volume), image_statistics(volume * 9), rtol=1e-4)
+    assert (image_statistics(volume) <= top).all()
+    assert image_statistics(_heavy_noise(volume, rng, 0.15))[0] > top[0]
+    along_rows, along_columns = (
+        image_statistics(_ghosted(volume, 1)),
+        image_statistics(_ghosted(volume, 2)),
+    )
+    assert along_rows[1] > top[1] and along_columns[2] > top[2]
+    assert not image_statistics(np.zeros((3, 32, 32), np.float32)).any()
+
+
+def test_image_checks_refuse_noisy_and_ghosted_series(described: LoadedModel) -> None:
+    description = description_of(described)
+    assert description is not None and description.checks.image_limits is not None
+    rng = np.random.default_rng(6)
+    clean = _knee_like(rng)
+    assert not description.checks.reasons(clean)
+    noisy = description.checks.reasons(_heavy_noise(clean, rng, 0.15))
+    assert any(r.startswith("image noise far above training") for r in noisy), noisy
+    for axis, name in ((1, "rows"), (2, "columns")):
+        ghosted = description.checks.reasons(_ghosted(clean, axis))
+        assert any(
+            r.startswith(f"ghosting unlike training: repeated edges along the {name}")
+            for r in ghosted
+        ), ghosted
+    with torch.no_grad():
+        features = described.model.features(prepare_volume(_heavy_noise(clean, rng, 0.15)))
+    verdict = assess(description, _heavy_noise(clean, rng, 0.15), features)
+    assert verdict.applicable is False
+
+
+def test_version_1_descriptions_load_without_image_checks(
+    tmp_path: Path, described: LoadedModel
+) -> None:
+    payload = dict(described.applicability or {})
+    meta = json.loads(payload["metadata"])
+    assert meta["version"] == 2 and len(meta["checks"]["image_limits"]) == 3
+    del meta["checks"]["image_limits"]
+    meta["version"] = 1
+    old = dict(payload, metadata=json.dumps(meta))
+    path = save_model(tmp_path / "v1.pt", described.model, described.info, old)
+    description = description_of(load_model(path))
+    assert description is not None and description.checks.image_limits is None
+    noisy = _heavy_noise(_knee_like(np.random.default_rng(7)), np.random.default_rng(8), 0.15)
+    assert not any(r.startswith("image noise") for r in description.checks.reasons(noisy))
+    assert json.loads(description.to_payload()["metadata"])["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "limits", "message"),
+    [
+        (2, None, "image_limits"),
+        (1, [0.1, 0.1, 0.1], "image limits in a version 1 description"),
+        (2, [0.1, 0.1], "2 image limits, expected 3"),
+        (2, [0.1, 0.0, 0.1], "not positive numbers"),
+        (2, [0.1, float("nan"), 0.1], "not positive numbers"),
+        (3, [0.1, 0.1, 0.1], "unsupported description"),
+    ],
+)
+def test_invalid_image_limits_are_a_model_file_error(
+    tmp_path: Path, described: LoadedModel, version: int, limits: list[float] | None, message: str
+) -> None:
+    payload = dict(described.applicability or {})
+    meta = json.loads(payload["metadata"])
+    meta["version"] = version
+    meta["checks"].pop("image_limits")
+    if limits is not None:
+        meta["checks"]["image_limits"] = limits
+    path = save_model(
+        tmp_path / "bad.pt",
+        described.model,
+        described.info,
+        dict(payload, metadata=json.dumps(meta)),
+    )
+    with pytest.raises(ModelFileError, match=message):
+        description_of(load_model(path))
