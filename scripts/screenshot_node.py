@@ -3,7 +3,8 @@
 Starts the node from the worklist widget (default models), a real Orthanc as the remote PACS
 (child process on free loopback ports, holding the same studies), sends three phantom knees with
 dcmtk's ``storescu``, opens the most suspicious one, searches the PACS, and takes the screenshot
-while a fourth study is still arriving.
+while a fourth study is still arriving. The node sends each study's DICOM results to the
+same Orthanc ("Results to").
 
 Usage: ``xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot_node.py``
 (writes ``docs/images/worklist-dicom-node.png``).
@@ -53,6 +54,7 @@ def main() -> int:
     panel.port_spin.setValue(port)
     panel.store_edit.setText(str(work / "store"))
     panel.stable_spin.setValue(3.0)
+    panel.send_edit.setText(f"ORTHANC@127.0.0.1:{orthanc.dicom_port}")
     panel.start_node()
     try:
         for folder in folders[:3]:
