@@ -719,14 +719,14 @@ def _explain_winners(
     Winners whose record was kept need a backward only; the others (dropped for the memory budget)
     run the recorded forward again, in chunks, first.
 
-    Returns:
-        The terms, with the channel sums of the kept winners first, then those of the others;
-        and the slice of each of those rows, in that order (W,).
-
     Args:
         weights: d score / d slice features (S, C) (see :func:`winner_weights`).
         winners: indices of the slices with a non-zero row of ``weights``, increasing.
         recorded: the recorded forward of the whole series.
+
+    Returns:
+        The terms, with the channel sums of the kept winners first, then those of the others;
+        and the slice of each of those rows, in that order (W,).
     """
     terms = _TermMaps()
     # The kept slices hold the series' maximum of a feature with a weight in the score: winners.
