@@ -74,7 +74,9 @@ def cache_studies(cache: Path, kind: str, n: int) -> list[dict[str, np.ndarray]]
             tmp.rename(path)
             print(f"  generated {path.name}", file=sys.stderr, flush=True)
         with np.load(path) as data:
-            studies.append({p: data[p] for p in PLANES})
+            # C order, as load_study gives a DICOM series (the phantom's arrays have the slice axis
+            # fastest, which makes every per-slice read, e.g. of the check, several times slower).
+            studies.append({p: np.ascontiguousarray(data[p]) for p in PLANES})
     return studies
 
 

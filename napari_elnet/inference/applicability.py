@@ -64,7 +64,7 @@ SLICE_FACTOR = 2.0
 """Slice counts are allowed from the training minimum / SLICE_FACTOR to the maximum * SLICE_FACTOR."""
 SIZE_FACTOR = 2.0
 """In-plane sizes below the smallest training size / SIZE_FACTOR are refused (upsampled > 2x)."""
-IMAGE_SLICES = 6
+IMAGE_SLICES = 4
 """The image statistics are taken on at most this many slices, evenly spaced."""
 GHOST_GRID = 128
 """The image statistics are taken on slices averaged to this many pixels per side."""
@@ -445,7 +445,7 @@ def image_statistics(array: np.ndarray) -> np.ndarray:
     """
     step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
     first = (array.shape[0] - 1) % step // 2
-    sample = torch.from_numpy(np.ascontiguousarray(array[first::step], dtype=np.float32))
+    sample = torch.from_numpy(np.asarray(array[first::step], dtype=np.float32))  # a view if float32
     with torch.no_grad():
         pooled = F.adaptive_avg_pool2d(sample[:, None], GHOST_GRID)[:, 0].numpy()
     x = clip_bright(pooled)
