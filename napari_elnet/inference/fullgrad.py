@@ -324,8 +324,13 @@ def _resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
 
 
-def _magnitude_stats(contribution: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+def _magnitude_stats(
+    contribution: torch.Tensor, in_place: bool = False
+) -> tuple[torch.Tensor, float, float]:
     """Channel sum, minimum and maximum of ``|contribution|``.
+
+    Args:
+        in_place: overwrite ``contribution`` with its magnitude (saves a volume-sized allocation).
 
     Shape:
         contribution (S, C, h, w) -> channel sum (S, 1, h, w).
@@ -333,7 +338,7 @@ def _magnitude_stats(contribution: torch.Tensor) -> tuple[torch.Tensor, float, f
     channels_last = contribution.is_contiguous(memory_format=torch.channels_last)
     # Reductions over a dense (S, h, w, C) view run several times faster than over the strided one.
     dense = contribution.permute(0, 2, 3, 1) if channels_last else contribution.movedim(1, -1)
-    magnitude = dense.abs()
+    magnitude = dense.abs_() if in_place else dense.abs()
     low, high = torch.aminmax(magnitude.reshape(-1))
     return magnitude.sum(dim=-1)[:, None], float(low), float(high)
 
@@ -574,14 +579,17 @@ class _TermMaps:
         self.total = 0.0
 
     def add(self, contributions: tuple[torch.Tensor, ...]) -> None:
-        """Record one chunk's contributions (input term first, then the norm layers in order)."""
+        """Record one chunk's contributions (input term first, then the norm layers in order).
+
+        The contributions are temporaries of the caller's: they are overwritten.
+        """
         if not self.channel_sums:
             self.channel_sums = [[] for _ in contributions]
             self.lows = [float("inf")] * len(contributions)
             self.highs = [float("-inf")] * len(contributions)
         for i, contribution in enumerate(contributions):
             self.total += float(contribution.sum())
-            channel_sum, low, high = _magnitude_stats(contribution)
+            channel_sum, low, high = _magnitude_stats(contribution, in_place=True)
             self.channel_sums[i].append(channel_sum)
             self.lows[i] = min(self.lows[i], low)
             self.highs[i] = max(self.highs[i], high)
@@ -755,8 +763,9 @@ def _add_terms(
 ) -> None:
     """Backward of some recorded slices and their FullGrad contributions into ``terms``."""
     grad_x, biases, grad_biases = slice_gradients(model, record, shapes, weights)
-    contributions = [x * grad_x]
-    contributions += [b[:, :, None, None] * g for b, g in zip(biases, grad_biases, strict=True)]
+    # The gradients are this call's own tensors: the products overwrite them (fewer allocations).
+    contributions = [grad_x.mul_(x)]
+    contributions += [g.mul_(b[:, :, None, None]) for b, g in zip(biases, grad_biases, strict=True)]
     terms.add(tuple(contributions))
 
 
