@@ -347,3 +347,33 @@ def test_invalid_image_limits_are_a_model_file_error(
     )
     with pytest.raises(ModelFileError, match=message):
         description_of(load_model(path))
+
+
+def test_a_feature_cache_gives_the_same_description_without_a_forward() -> None:
+    rng = np.random.default_rng(9)
+    model = build_model(ModelInfo(task="acl", plane="axial", k=1), seed=1).eval()
+    fit = [_Case(_knee_like(rng)) for _ in range(4)]
+    held = [_Case(_knee_like(rng)) for _ in range(2)]
+
+    def run(cache: dict[str, np.ndarray]) -> tuple[object, int]:
+        calls = []
+        stem = next(iter(model.children()))  # features() runs it, forward() is not called
+        handle = stem.register_forward_pre_hook(lambda *_: calls.append(1))
+        try:
+            steps = describe_cases(model, None, fit, held, feature_cache=cache)
+            while True:
+                next(steps)
+        except StopIteration as stop:
+            return stop.value, len(calls)
+        finally:
+            handle.remove()
+
+    cache: dict[str, np.ndarray] = {}
+    first, forwards = run(cache)
+    assert forwards == 6 and sorted(cache) == sorted(
+        [f"fit-{i}" for i in range(4)] + ["held-0", "held-1"]
+    )
+    again, forwards = run(cache)
+    assert forwards == 0
+    assert again.threshold == first.threshold  # type: ignore[attr-defined]
+    assert again.checks == first.checks  # type: ignore[attr-defined]
