@@ -3,6 +3,7 @@ MemoryKeeper: trims first, then only when resident memory grew by its margin."""
 
 from __future__ import annotations
 
+import mmap
 import subprocess
 import sys
 
@@ -105,9 +106,10 @@ def test_keeper_with_no_margin_trims_every_item_and_without_a_reading_too() -> N
 
 @linux_only
 def test_resident_bytes_follows_a_large_allocation() -> None:
-    before = resident_bytes()
-    block = np.ones(1 << 24, np.uint8)  # 16 MiB, touched
-    after = resident_bytes()
+    # Fresh anonymous pages (malloc could reuse heap memory that is already resident).
+    with mmap.mmap(-1, 1 << 24) as block:  # 16 MiB
+        before = resident_bytes()
+        np.frombuffer(block, np.uint8)[::4096] = 1  # touch every page
+        after = resident_bytes()
     assert before is not None and after is not None
     assert after - before > 12 * 2**20
-    del block
