@@ -259,7 +259,9 @@ def test_studies_are_read_in_a_loader_process_only_for_several_studies() -> None
     from napari_elnet.worklist.batch import _study_loader
     from napari_elnet.worklist.loading import load_study_ref
 
-    config = WorklistConfig(device="cpu")
+    with _study_loader(load_study_ref, WorklistConfig(device="cpu"), 5) as load:
+        assert load is load_study_ref  # on the CPU the default reads in a thread of this process
+    config = WorklistConfig(device="cpu", load_process=True)
     with _study_loader(load_study_ref, config, 1) as load:
         assert load is load_study_ref  # one study (the DICOM node): no process to start
     with _study_loader(load_study_ref, config, 2) as load:
