@@ -246,7 +246,7 @@ def describe_shipped(train_root: Path, only: list[str] | None, cache: Path | Non
         print(
             f"{task}: description from {description.n_fit} training series, threshold "
             f"{description.threshold:.2f} (q{description.quantile:.2f} of "
-            f"{description.n_threshold} validation series), shrinkage "
+            f"{description.n_threshold} held-out distances: validation and out of fold), shrinkage "
             f"{description.shrinkage:.3f}, in {time.perf_counter() - began:.0f} s",
             flush=True,
         )

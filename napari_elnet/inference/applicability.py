@@ -477,6 +477,9 @@ def _ghosting(x: np.ndarray, axis: int) -> float:
     )
 
 
+THRESHOLD_FOLDS = 5
+"""Folds of the training split whose out-of-fold distances join the held-out ones (threshold)."""
+
 MIN_SHRINKAGE = 1e-3
 """Smallest shrinkage :func:`ledoit_wolf` returns (keeps the covariance invertible)."""
 
@@ -530,6 +533,9 @@ def fit_description(
 ) -> TrainingDescription:
     """Fit the description on training series and set its thresholds on held-out ones.
 
+    The distance threshold is the ``quantile`` of the held-out series' distances together with
+    the training series' out-of-fold distances (THRESHOLD_FOLDS folds, each fit without it).
+
     Args:
         fit: The training split's series (mean, covariance, input ranges).
         held_out: Series of the same distribution not in ``fit`` (the validation split).
@@ -541,13 +547,7 @@ def fit_description(
             f"got {len(fit)} and {len(held_out)}"
         )
     features = np.stack([s.features for s in fit]).astype(np.float64)
-    mean = features.mean(axis=0)
-    std = features.std(axis=0)
-    # Nearly constant features (channels that hardly fire on training series) would dominate the
-    # distance through a tiny variance: their scale is floored at a tenth of the median one.
-    scale = np.maximum(std, 0.1 * max(float(np.median(std)), 1e-12))
-    covariance, shrinkage = ledoit_wolf((features - mean) / scale)
-    precision = np.linalg.inv(covariance) / np.outer(scale, scale)
+    mean, precision, shrinkage = _gaussian(features)
     profiles = np.stack([s.profile for s in fit])
     profile_mean = profiles.mean(axis=0)
     profile_scale = np.maximum(profiles.std(axis=0), 1e-3)
@@ -570,7 +570,9 @@ def fit_description(
             profile_limit=math.inf,
         ),
     )
-    distances = np.array([draft.distance(s.features) for s in held_out])
+    distances = np.concatenate(
+        [[draft.distance(s.features) for s in held_out], _out_of_fold_distances(features)]
+    )
     profile_distances = [draft.checks.profile_distance(s.profile) for s in held_out]
     images = [s.image for s in (*fit, *held_out)]
     image_limits = None
@@ -595,9 +597,40 @@ def fit_description(
         checks=checks,
         shrinkage=shrinkage,
         n_fit=len(fit),
-        n_threshold=len(held_out),
+        n_threshold=len(distances),
         quantile=quantile,
     )
+
+
+def _gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean, precision (inverse scaled Ledoit-Wolf covariance) and shrinkage of (N, D) features."""
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    # Nearly constant features (channels that hardly fire on training series) would dominate the
+    # distance through a tiny variance: their scale is floored at a tenth of the median one.
+    scale = np.maximum(std, 0.1 * max(float(np.median(std)), 1e-12))
+    covariance, shrinkage = ledoit_wolf((features - mean) / scale)
+    return mean, np.linalg.inv(covariance) / np.outer(scale, scale), shrinkage
+
+
+def _out_of_fold_distances(features: np.ndarray, folds: int = THRESHOLD_FOLDS) -> np.ndarray:
+    """Distance of every training series to a fit on the other folds (shape (N,)).
+
+    Each series is held out once (series i in fold i mod ``folds``), so the threshold's quantile
+    rests on the training split too, not only on the (smaller) validation split. Empty when there
+    are too few series for every fit to keep two.
+    """
+    n = features.shape[0]
+    folds = min(folds, n)
+    if folds < 2 or n - math.ceil(n / folds) < 2:
+        return np.zeros(0)
+    distances = np.zeros(n)
+    fold = np.arange(n) % folds
+    for k in range(folds):
+        mean, precision, _ = _gaussian(features[fold != k])
+        d = features[fold == k] - mean
+        distances[fold == k] = np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, precision, d), 0.0))
+    return distances
 
 
 class _HasVolume(Protocol):

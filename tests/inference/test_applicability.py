@@ -13,6 +13,7 @@ from napari_elnet.common.errors import ModelFileError
 from napari_elnet.common.series import Series
 from napari_elnet.inference.applicability import (
     MIN_SHRINKAGE,
+    THRESHOLD_FOLDS,
     UNKNOWN,
     Applicability,
     SeriesStats,
@@ -140,7 +141,7 @@ def test_features_without_spread_give_a_unit_covariance_and_a_finite_description
     assert np.isfinite(fit_description(two, held).precision).all()
 
 
-def test_threshold_is_the_held_out_quantile_and_distance_grows_off_distribution() -> None:
+def test_threshold_is_the_quantile_of_held_out_and_out_of_fold_distances() -> None:
     rng = np.random.default_rng(1)
     profile = np.linspace(0, 1, 11)
 
@@ -151,7 +152,15 @@ def test_threshold_is_the_held_out_quantile_and_distance_grows_off_distribution(
     held = [stats(rng.normal(size=8)) for _ in range(100)]
     description = fit_description(fit, held, quantile=0.9)
     distances = [description.distance(s.features) for s in held]
+    for k in range(THRESHOLD_FOLDS):  # each training series against a fit without its fold
+        others = [s for i, s in enumerate(fit) if i % THRESHOLD_FOLDS != k]
+        without = fit_description(others, held)
+        distances += [without.distance(s.features) for s in fit[k::THRESHOLD_FOLDS]]
+    assert len(distances) == description.n_threshold == 300
     assert description.threshold == pytest.approx(np.quantile(distances, 0.9))
+    # out of fold, training series lie farther than in a fit that includes them
+    inside = np.median([description.distance(s.features) for s in fit])
+    assert np.median(distances[100:]) > inside
     assert description.distance(np.full(8, 6.0)) > 3 * description.threshold
     assert description.checks.slices == (10, 40)
     assert description.checks.min_size == 128
@@ -173,7 +182,7 @@ def test_description_round_trips_through_the_model_file(described: LoadedModel) 
     description = description_of(described)
     assert description is not None
     assert description.mean.shape == (16,) and description.precision.shape == (16, 16)
-    assert description.n_fit == 16 and description.n_threshold == 8
+    assert description.n_fit == 16 and description.n_threshold == 8 + 16  # held out + out of fold
     again = load_model(described.path)  # type: ignore[arg-type]
     np.testing.assert_array_equal(description_of(again).precision, description.precision)  # type: ignore[union-attr]
 
