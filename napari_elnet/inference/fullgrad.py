@@ -30,6 +30,7 @@ from napari_elnet.inference.slice_backward import (
     has_fast_input_grad,
     slice_gradients,
     stride2_input_grad,
+    unpatch,
 )
 from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
@@ -170,12 +171,7 @@ class FullGradHooks:
 
     def _restore(self) -> None:
         """Remove the hooks, drop the bias leaves and restore every module's training flag."""
-        for handle in self._handles:
-            handle.remove()
-        for module in self._patched:
-            del module.forward  # back to the class's forward
-        self._patched.clear()
-        self._handles.clear()
+        unpatch(self._handles, self._patched)
         self.biases.clear()
         for module, training in self._modes:
             module.training = training

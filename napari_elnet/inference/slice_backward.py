@@ -108,6 +108,16 @@ def _check_supported(model: ELNet) -> None:
             )
 
 
+def unpatch(handles: list[torch.utils.hooks.RemovableHandle], patched: list[nn.Module]) -> None:
+    """Remove ``handles`` and give every ``patched`` module its class's forward back; empties both."""
+    for handle in handles:
+        handle.remove()
+    for module in patched:
+        del module.forward  # the instance attribute set over the class's forward
+    handles.clear()
+    patched.clear()
+
+
 class ForwardRecorder:
     """Context manager: every forward of ``model`` inside the block keeps a :class:`SliceRecord`.
 
@@ -159,12 +169,7 @@ class ForwardRecorder:
         self._restore()
 
     def _restore(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        for module in self._patched:
-            del module.forward  # back to the class's forward
-        self._handles.clear()
-        self._patched.clear()
+        unpatch(self._handles, self._patched)
         self._relu.clear()
         self._stats.clear()
         self._final = None
