@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.former_preprocessing import former_map_to_standard
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.transforms.intensity import (
@@ -174,30 +175,6 @@ def test_volume_landmarks_of_a_volume_with_nan_are_numpys() -> None:
     np.testing.assert_array_equal(volume_landmarks(volume, DEFAULT_PERCENTILES), expected)
 
 
-def _former_map_to_standard(
-    volume: np.ndarray, source: np.ndarray, landmarks: Landmarks
-) -> np.ndarray:
-    """map_to_standard as it was before the exact fast path: one np.interp pass."""
-    target = np.asarray(landmarks.standard, dtype=np.float64)
-    source = np.asarray(source, dtype=np.float64)
-    if source[-1] <= source[0]:
-        return np.zeros_like(volume, dtype=np.float32)
-    source = np.maximum.accumulate(
-        source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
-    )
-    low_slope = (target[1] - target[0]) / (source[1] - source[0])
-    high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
-    lowest, highest = float(volume.min()), float(volume.max())
-    knots, values = [source], [target]
-    if lowest < source[0]:
-        knots.insert(0, np.array([lowest]))
-        values.insert(0, np.array([target[0] + (lowest - source[0]) * low_slope]))
-    if highest > source[-1]:
-        knots.append(np.array([highest]))
-        values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
-    return np.interp(volume, np.concatenate(knots), np.concatenate(values)).astype(np.float32)
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("fallback", [False, True])
 def test_map_to_standard_equals_the_former_np_interp_bit_for_bit(
@@ -208,7 +185,7 @@ def test_map_to_standard_equals_the_former_np_interp_bit_for_bit(
     landmarks = FALLBACK_LANDMARKS if fallback else learned
     for volume in _volumes_of_every_kind():
         source = volume_landmarks(volume, landmarks.percentiles)
-        expected = _former_map_to_standard(volume, source, landmarks)
+        expected = former_map_to_standard(volume, source, landmarks)
         got = map_to_standard(volume, source, landmarks, workers=workers)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from support.former_preprocessing import former_map_to_standard
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.transforms.intensity import (
@@ -122,23 +123,7 @@ def _former_prepare_volume(volume: np.ndarray, landmarks: Landmarks | None) -> n
     resized = resize_slices(volume).numpy()
     clipped = np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
     source = np.percentile(foreground(clipped), list(landmarks.percentiles)).astype(np.float64)
-    target = np.asarray(landmarks.standard, dtype=np.float64)
-    if source[-1] <= source[0]:
-        return np.zeros_like(clipped)
-    source = np.maximum.accumulate(
-        source + np.arange(source.size) * 1e-6 * (source[-1] - source[0])
-    )
-    low_slope = (target[1] - target[0]) / (source[1] - source[0])
-    high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
-    lowest, highest = float(clipped.min()), float(clipped.max())
-    knots, values = [source], [target]
-    if lowest < source[0]:
-        knots.insert(0, np.array([lowest]))
-        values.insert(0, np.array([target[0] + (lowest - source[0]) * low_slope]))
-    if highest > source[-1]:
-        knots.append(np.array([highest]))
-        values.append(np.array([target[-1] + (highest - source[-1]) * high_slope]))
-    return np.interp(clipped, np.concatenate(knots), np.concatenate(values)).astype(np.float32)
+    return former_map_to_standard(clipped, source, landmarks)
 
 
 def _series_of_every_kind() -> list[np.ndarray]:
