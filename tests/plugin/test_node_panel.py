@@ -39,21 +39,31 @@ def template(
     return phantom_template(phantom_cache_dir(request, tmp_path_factory))
 
 
-def test_received_study_is_triaged_into_the_worklist_and_opens(
-    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
-) -> None:
-    storescu = require_tool("storescu")
-    viewer = make_napari_viewer()
+def _worklist_with_node_settings(
+    viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> WorklistWidget:
+    """A worklist widget with ``models`` on the CPU, its node set to a free port, a store under
+    ``tmp_path`` and a 0.5 s quiet time (not started)."""
     widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
     qtbot.addWidget(widget)
     qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
     widget.set_models(models)
     widget.device_combo.setCurrentText("cpu")
     panel = widget.node_panel
-    port = free_port()
-    panel.port_spin.setValue(port)
+    panel.port_spin.setValue(free_port())
     panel.store_edit.setText(str(tmp_path / "store"))
     panel.stable_spin.setValue(0.5)
+    return widget
+
+
+def test_received_study_is_triaged_into_the_worklist_and_opens(
+    template: list[Path], make_napari_viewer, qtbot, tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    storescu = require_tool("storescu")
+    viewer = make_napari_viewer()
+    widget = _worklist_with_node_settings(viewer, qtbot, tmp_path, models)
+    panel = widget.node_panel
+    port = panel.port_spin.value()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert panel.node is not None and panel.node.running
     assert f"listening as ELNET on 127.0.0.1:{port}" in panel.status.text()
@@ -188,15 +198,9 @@ def test_results_go_to_the_ae_in_results_to(
     orthanc = start_orthanc(tmp_path / "orthanc", {})
     try:
         viewer = make_napari_viewer()
-        widget = WorklistWidget(viewer, data_dir=tmp_path / "data")
-        qtbot.addWidget(widget)
-        widget.set_models(models)
-        widget.device_combo.setCurrentText("cpu")
+        widget = _worklist_with_node_settings(viewer, qtbot, tmp_path, models)
         panel = widget.node_panel
-        port = free_port()
-        panel.port_spin.setValue(port)
-        panel.store_edit.setText(str(tmp_path / "store"))
-        panel.stable_spin.setValue(0.5)
+        port = panel.port_spin.value()
         panel.send_edit.setText("ORTHANC at localhost")  # a typo: the node does not start
         assert not panel.start_node()
         assert "expected AET@HOST:PORT" in panel.status.text()
