@@ -92,12 +92,14 @@ def test_checkpoint_carries_metadata(data: Path, tmp_path: Path) -> None:
     assert info.provenance["software"] == "napari-elnet 0.1.0"
     assert len(info.provenance["date"]) == 25  # 2025-01-01T00:00:00+00:00
     assert set(result.history[0]) >= {"train_loss", "val_loss", "roc_auc", "train_volumes_per_s"}
-    # The end of training describes its inputs (applicability): fit on train, threshold on valid.
+    # The end of training describes its inputs (applicability): fit on train, threshold on valid
+    # and on train out of fold.
     from napari_elnet.inference.applicability import description_of
 
     description = description_of(loaded)
     assert description is not None
-    assert (description.n_fit, description.n_threshold) == (6, 4)
+    # threshold distances: the 4 validation series and the 6 training series out of fold
+    assert (description.n_fit, description.n_threshold) == (6, 4 + 6)
 
 
 def test_landmarks_come_from_training_split_only(data: Path, tmp_path: Path) -> None:
