@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from napari_elnet.dicom.readback import (
 )
 from napari_elnet.dicom.results import write_dicom_results
 from napari_elnet.inference.applicability import Applicability
+from napari_elnet.inference.triage import TaskResult
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +82,13 @@ def test_a_task_not_assessed_comes_back_without_probability_and_with_its_reason(
 ) -> None:
     assessed, first = triaged_phantom.results[1], triaged_phantom.results[0]
     reason = f"the {first.task} model was not run: the study has no {first.plane} series"
-    not_run = dataclasses.replace(
-        first,
-        probability=None, score=None, heatmap=None, relevance=None, top_slice=None, peak=None,
-        series_index=None, warnings=(),
-        applicability=Applicability(applicable=False, reasons=(reason,)),
-    )  # fmt: skip
+    not_run = TaskResult.not_assessed(
+        first.task,
+        first.plane,
+        first.threshold,
+        first.model_identity,
+        Applicability(applicable=False, reasons=(reason,)),
+    )
     write_dicom_results(
         triaged_phantom.series, [not_run, assessed], triaged_phantom.models, tmp_path / "out"
     )
