@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from functools import cached_property
-from types import TracebackType
 
 import numpy as np
 import torch
@@ -24,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.inference.module_patches import ModulePatches
 from napari_elnet.inference.slice_backward import (
     ForwardRecorder,
     SliceRecord,
     has_fast_input_grad,
     slice_gradients,
     stride2_input_grad,
-    unpatch,
 )
 from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
@@ -124,7 +123,7 @@ class FullGradTerms:
         return abs(total + self.classifier_bias - score) / max(1.0, abs(score))
 
 
-class FullGradHooks:
+class FullGradHooks(ModulePatches):
     """Context manager that freezes the statistics of every MultiSliceNorm of ``model``.
 
     Inside the block the model is in eval mode and each norm layer outputs ``x * gamma / std + b``
@@ -138,40 +137,23 @@ class FullGradHooks:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
+        super().__init__(model)
         self.biases: list[torch.Tensor] = []
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._modes: list[tuple[nn.Module, bool]] = []
-        self._patched: list[nn.Module] = []
 
-    def __enter__(self) -> FullGradHooks:
+    def install(self) -> None:
         self._modes = [(module, module.training) for module in self.model.modules()]
-        try:
-            self.model.eval()
-            self._handles.append(self.model.register_forward_pre_hook(self._new_pass))
-            for module in self.model.modules():
-                if isinstance(module, MultiSliceNorm):
-                    # Replace (not follow) the norm's forward: its own statistics pass is wasted work.
-                    module.forward = functools.partial(self._freeze, module)  # type: ignore[method-assign]
-                    self._patched.append(module)
-                elif isinstance(module, nn.Conv2d):
-                    self._handles.append(module.register_forward_hook(_fast_stem_grad))
-        except BaseException:
-            self._restore()
-            raise
-        return self
+        self.model.eval()
+        self.hook(self.model.register_forward_pre_hook(self._new_pass))
+        for module in self.model.modules():
+            if isinstance(module, MultiSliceNorm):
+                # Replace (not follow) the norm's forward: its own statistics pass is wasted work.
+                self.replace_forward(module, functools.partial(self._freeze, module))
+            elif isinstance(module, nn.Conv2d):
+                self.hook(module.register_forward_hook(_fast_stem_grad))
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        """Remove the hooks, drop the bias leaves and restore every module's training flag."""
-        unpatch(self._handles, self._patched)
+    def release(self) -> None:
+        """Drop the bias leaves and restore every module's training flag."""
         self.biases.clear()
         for module, training in self._modes:
             module.training = training

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.inference.module_patches import ModulePatches
 from napari_elnet.nn.blur_pool import BlurPool2d
 from napari_elnet.nn.elnet import Block, ELNet
 from napari_elnet.nn.multislice_norm import MultiSliceNorm
@@ -108,17 +108,7 @@ def _check_supported(model: ELNet) -> None:
             )
 
 
-def unpatch(handles: list[torch.utils.hooks.RemovableHandle], patched: list[nn.Module]) -> None:
-    """Remove ``handles`` and give every ``patched`` module its class's forward back; empties both."""
-    for handle in handles:
-        handle.remove()
-    for module in patched:
-        del module.forward  # the instance attribute set over the class's forward
-    handles.clear()
-    patched.clear()
-
-
-class ForwardRecorder:
+class ForwardRecorder(ModulePatches):
     """Context manager: every forward of ``model`` inside the block keeps a :class:`SliceRecord`.
 
     The norm layers run the same group-norm kernel as their own forward (same values) and keep its
@@ -134,42 +124,27 @@ class ForwardRecorder:
         ConfigurationError: if the stem or stages hold a module type outside ``SUPPORTED``.
     """
 
+    model: ELNet
+
     def __init__(self, model: ELNet) -> None:
         _check_supported(model)
-        self.model = model
+        super().__init__(model)
         self.shapes: dict[nn.Module, tuple[int, ...]] = {}
         self._relu: dict[nn.Module, torch.Tensor] = {}
         self._stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
         self._final: torch.Tensor | None = None
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._patched: list[nn.Module] = []
 
-    def __enter__(self) -> ForwardRecorder:
-        try:
-            for module in self.model.modules():
-                if isinstance(module, MultiSliceNorm):
-                    module.forward = functools.partial(self._norm, module)  # type: ignore[method-assign]
-                    self._patched.append(module)
-                elif isinstance(module, nn.ReLU):
-                    self._handles.append(module.register_forward_hook(self._keep_relu))
-                elif isinstance(module, nn.Conv2d | BlurPool2d):
-                    self._handles.append(module.register_forward_pre_hook(self._keep_shape))
-            self._handles.append(self.model.stages.register_forward_hook(self._keep_final))
-        except BaseException:
-            self._restore()
-            raise
-        return self
+    def install(self) -> None:
+        for module in self.model.modules():
+            if isinstance(module, MultiSliceNorm):
+                self.replace_forward(module, functools.partial(self._norm, module))
+            elif isinstance(module, nn.ReLU):
+                self.hook(module.register_forward_hook(self._keep_relu))
+            elif isinstance(module, nn.Conv2d | BlurPool2d):
+                self.hook(module.register_forward_pre_hook(self._keep_shape))
+        self.hook(self.model.stages.register_forward_hook(self._keep_final))
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        unpatch(self._handles, self._patched)
+    def release(self) -> None:
         self._relu.clear()
         self._stats.clear()
         self._final = None
