@@ -37,6 +37,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from napari_elnet.io import jpeg2000
+
 #: Largest decoded pixel data accepted from one file (1 GiB: 1000 frames of 512 x 512 x 32 bit).
 MAX_DECODED_BYTES = 2**30
 #: Largest header (everything before the pixel data) accepted when inflating a deflated file.
@@ -170,7 +172,8 @@ def decode(source: BinaryIO, specific_tags: list[int]) -> tuple[Dataset, np.ndar
     """Header elements and decoded pixels of one DICOM file, with the bounds checked first.
 
     The header is read up to the pixel data keeping only ``specific_tags`` (and the image pixel
-    module); the declared size is checked; then pydicom's decoder runs (native data as a read-only view).
+    module); the declared size is checked; then pydicom's decoder runs (native data as a read-only view;
+    JPEG 2000 with the multi-threaded plugin of :mod:`napari_elnet.io.jpeg2000`).
 
     Raises:
         PixelBoundError: the declared size is invalid or too large, or native data is too short.
@@ -209,7 +212,14 @@ def decode(source: BinaryIO, specific_tags: list[int]) -> tuple[Dataset, np.ndar
         present = min(length, _remaining(stream))
         if present < size:
             raise PixelBoundError(f"pixel data holds {present} bytes, the header declares {size}")
-    pixels, _ = get_decoder(syntax).as_array(stream, index=None, validate=True, raw=False, **opts)
+    pixels, _ = get_decoder(syntax).as_array(
+        stream,
+        index=None,
+        validate=True,
+        raw=False,
+        decoding_plugin=jpeg2000.plugin_for(syntax),
+        **opts,
+    )
     return ds, pixels
 
 

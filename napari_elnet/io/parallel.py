@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.io import jpeg2000
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.scan import FileProblem
 
@@ -122,7 +123,7 @@ def read_dicom_files(
     workers = min(policy.worker_count(), len(paths))
     chunk = max(1, len(paths) // (4 * workers))
     results: list[DicomImage | FileProblem | None] = []
-    with _pool(workers) as pool:
+    with _pool(workers, _decoding_worker) as pool:
         try:
             for result in pool.map(read_dicom_file, paths, chunksize=chunk):
                 results.append(result)
@@ -153,10 +154,17 @@ def _end_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes that end with this process."""
+def _decoding_worker() -> None:
+    """Initializer of :func:`read_dicom_files`' workers: end with the parent, and decode JPEG 2000
+    on one thread (the workers already share the CPUs between them)."""
+    _end_with_parent()
+    jpeg2000.set_threads(1)
+
+
+def _pool(workers: int, initializer: Callable[[], None] = _end_with_parent) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that end with this process (after ``initializer``)."""
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_end_with_parent)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=initializer)
 
 
 class LoaderProcess(Generic[V]):
