@@ -44,6 +44,7 @@ def _log_event(event: Any) -> None:
         result = event.result
         score = "-" if result.suspicion is None else f"{result.suspicion:.3f}"
         detail = f"suspicion {score}" if result.status == "ok" else f"error: {result.reason}"
+        detail = f"{detail} ({event.message})" if event.message else detail
     sys.stderr.write(f"{event.kind:<9} {name} {detail}\n".rstrip() + "\n")
     sys.stderr.flush()
 

@@ -6,10 +6,17 @@ study's folder with the node's report), so the report has the format and resume 
 rewritten atomically after each study. The models' full results (heatmaps) are captured on the way
 to write the DICOM results (structured report, parametric map, key image) into
 ``STORE/.results/<study>/``, which are then sent back with C-STORE when a destination is set.
+
+Late instances: a study is complete after a quiet time, so instances that arrive after it was
+triaged (a slow sender, a series sent later) make it complete again. The number of instances each
+triage saw is kept in ``STORE/.results/<study>/triage.json``; when the store holds more, the study is
+triaged again, its report row replaced and its DICOM results written (with new UIDs) and sent anew.
+The same instances sent twice change nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -17,6 +24,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_elnet.common.atomic import write_text_atomic
 from napari_elnet.common.errors import NoUsableSeriesError
 from napari_elnet.common.series import Series
 from napari_elnet.common.steps import run_to_end
@@ -32,6 +40,8 @@ from napari_elnet.worklist.discovery import discover_studies
 from napari_elnet.worklist.report import StudyResult, check_report_path, read_report
 
 LOGGER = logging.getLogger(__name__)
+TRIAGE_RECORD = "triage.json"
+"""File in a study's results folder holding how many instances its last triage saw."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,12 @@ class Outcome:
 
     Attributes:
         study_uid: StudyInstanceUID.
-        result: Its report row; None when the report already held it (triaged before).
+        result: Its report row; None when the report already held it (triaged before, and no
+            instance arrived since).
         files: DICOM results written.
         sent: Files stored at ``send_to``.
         error: Why writing or sending the results failed ("" when they did not).
+        late: Instances that arrived after the study's previous triage (0: first triage).
     """
 
     study_uid: str
@@ -76,6 +88,7 @@ class Outcome:
     files: tuple[Path, ...] = ()
     sent: int = 0
     error: str = ""
+    late: int = 0
 
 
 @dataclass
@@ -91,6 +104,22 @@ def triaged_ids(report: Path) -> set[str]:
     return {r.study_id for r in read_report(report)}
 
 
+def triaged_instances(store: Store, study_uid: str) -> int | None:
+    """How many instances the study had when it was last triaged (None: no record of it)."""
+    path = store.results_dir(study_uid) / TRIAGE_RECORD
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["instances"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _record_triage(store: Store, study_uid: str, instances: int) -> None:
+    folder = store.results_dir(study_uid)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / TRIAGE_RECORD, json.dumps({"instances": instances}) + "\n")
+
+
 def triage_study(
     store: Store,
     study_uid: str,
@@ -99,6 +128,9 @@ def triage_study(
     on_event: EventCallback | None = None,
 ) -> Outcome:
     """Triage one stored study, append it to the report, write and send its DICOM results.
+
+    A study the report already holds is skipped, unless the store now holds more of its instances
+    than its last triage saw: then it is triaged again and its row replaced.
 
     Raises:
         ConfigurationError: The report exists but is not a worklist report, or no models.
@@ -113,21 +145,29 @@ def triage_study(
         captured.series, captured.results = series, results
         return results
 
+    study_id = study_id_of(study_uid)
+    instances = len(store.instances(study_uid))  # counted first: later ones complete it again
+    before = triaged_instances(store, study_uid)
+    late = instances - before if before is not None and instances > before else 0
     discovery = discover_studies(store.study_dir(study_uid))
     worklist = WorklistConfig(
         device=config.device, prefetch=1, report=config.report, include_phi=config.include_phi
     )
-    report = run_to_end(worklist_steps(discovery, models, worklist, steps=steps))
-    study_id = study_id_of(study_uid)
+    redo = (study_id,) if late else ()
+    report = run_to_end(worklist_steps(discovery, models, worklist, steps=steps, redo_ids=redo))
     result = next((r for r in report.results if r.study_id == study_id), None)
     if report.skipped:
+        if before is None:  # triaged by an earlier run without a record: count from now on
+            _record_triage(store, study_uid, instances)
         return Outcome(study_uid, None)
     if result is None:  # the folder held no readable DICOM: report it like the worklist does
         raise NoUsableSeriesError(f"study {study_id}: no DICOM files found in the store")
+    _record_triage(store, study_uid, instances)
     if on_event is not None:
-        on_event(NodeEvent("triaged", study_uid, study_id, result=result))
+        again = f"triaged again: {late} instance(s) arrived after its first triage" if late else ""
+        on_event(NodeEvent("triaged", study_uid, study_id, result=result, message=again))
     if not config.dicom_results or not captured.results:
-        return Outcome(study_uid, result)
+        return Outcome(study_uid, result, late=late)
     try:
         files = _write_results(store, study_uid, captured, models)
         sent = 0
@@ -142,8 +182,8 @@ def triage_study(
     except Exception as exc:  # the triage stands; the results problem is reported
         message = f"{type(exc).__name__}: {exc}"
         LOGGER.error("study %s: DICOM results: %s", study_id, message)
-        return Outcome(study_uid, result, error=message)
-    return Outcome(study_uid, result, tuple(files), sent)
+        return Outcome(study_uid, result, error=message, late=late)
+    return Outcome(study_uid, result, tuple(files), sent, late=late)
 
 
 def _write_results(
@@ -154,6 +194,8 @@ def _write_results(
 
     out_dir = store.results_dir(study_uid)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.dcm"):  # a previous triage's objects (already sent)
+        old.unlink()
     return list(write_dicom_results(captured.series, captured.results, models, out_dir))
 
 

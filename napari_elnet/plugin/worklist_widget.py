@@ -438,6 +438,14 @@ class WorklistWidget(QWidget):
         self.studyAdded.emit(result)
         return row
 
+    def replace_result(self, result: StudyResult) -> int:
+        """Put a study's new result at its rank, removing its old row if it has one; returns the row."""
+        old = self.row_of(result.study_id)
+        if old is not None:
+            del self.results[old]
+            self.table.removeRow(old)
+        return self.add_result(result)
+
     def _fill_row(self, row: int, result: StudyResult) -> None:
         error = result.status != "ok"
         name = QTableWidgetItem(result.study)

@@ -198,6 +198,7 @@ def worklist_steps(
     cancel: threading.Event | None = None,
     loader: StudyLoader = load_study_ref,
     steps: TriageSteps = triage_steps,
+    redo_ids: Collection[str] = (),
 ) -> Generator[WorklistProgress, None, WorklistReport]:
     """Triage every study under a root, yielding progress; returns the ranked report.
 
@@ -209,6 +210,8 @@ def worklist_steps(
         cancel: When set, the run stops after the current study.
         loader: Reads one study (runs on the loader thread); replaceable for tests and benchmarks.
         steps: The per-study triage generator (:func:`napari_elnet.inference.triage.triage_steps`).
+        redo_ids: Study ids to triage again even when the report holds them; their old rows are
+            replaced (e.g. a DICOM node's study that received more instances after its triage).
 
     Raises:
         ConfigurationError: No models, duplicate tasks, an unavailable device, a report inside the
@@ -219,8 +222,9 @@ def worklist_steps(
     discovery = source if isinstance(source, Discovery) else discover_studies(source)
     check_models(models)
     resolve_device(config.device)
-    previous = previous_results(discovery.root, config)
-    skip = set(done_ids) | {r.study_id for r in previous}
+    redo = set(redo_ids)
+    previous = [r for r in previous_results(discovery.root, config) if r.study_id not in redo]
+    skip = (set(done_ids) - redo) | {r.study_id for r in previous}
     todo = [s for s in discovery.studies if s.study_id not in skip]
     tally = RunTally(
         time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo)

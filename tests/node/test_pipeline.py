@@ -67,3 +67,49 @@ def test_worker_triages_in_order_and_says_when_it_skips(
         worker.stop()
     assert [e.kind for e in events] == ["triaged", "skipped"]
     assert threads == {"elnet-node-triage"}  # off the caller's (network, GUI) threads
+
+
+def test_instances_arriving_after_the_triage_make_it_run_again(
+    tmp_path: Path, phantom_files: list[Path], tiny_models: list[LoadedModel]
+) -> None:
+    store = Store(tmp_path / "store")
+    study_uid, files = clone_study(phantom_files, tmp_path / "src", "ACC-LATE")
+    by_series: dict[str, list[tuple[str, Path]]] = {}
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        plane_series = by_series.setdefault(ds.SeriesInstanceUID, [])
+        plane_series.append((ds.SOPInstanceUID, path))
+    first_series, *later_series = sorted(by_series)
+
+    def store_series(series_uid: str) -> None:
+        for sop_uid, path in by_series[series_uid]:
+            store.write(study_uid, series_uid, sop_uid, path.read_bytes())
+
+    store_series(first_series)
+    config = PipelineConfig(report=store.root / "worklist.csv", device="cpu")
+    first = triage_study(store, study_uid, tiny_models, config)
+    assert first.result is not None and first.late == 0
+    not_run = {t.task for t in first.result.tasks if t.series == ""}
+    assert not_run  # one series: at least one model found no series of its plane
+    first_uids = {pydicom.dcmread(p).SOPInstanceUID for p in first.files}
+
+    for series_uid in later_series:  # the rest of the study arrives after the quiet time
+        store_series(series_uid)
+    events: list[NodeEvent] = []
+    again = triage_study(store, study_uid, tiny_models, config, events.append)
+    late = sum(len(by_series[s]) for s in later_series)
+    assert again.result is not None and again.late == late
+    assert {t.task for t in again.result.tasks if t.series == ""} < not_run
+    assert [e.message for e in events if e.kind == "triaged"] == [
+        f"triaged again: {late} instance(s) arrived after its first triage"
+    ]
+    rows = read_report(config.report)
+    assert [r.study_id for r in rows] == [study_id_of(study_uid)]  # replaced, not appended
+    assert [t.series for t in rows[0].tasks] == [t.series for t in again.result.tasks]
+    written = sorted(store.results_dir(study_uid).glob("*.dcm"))
+    assert written == sorted(again.files)  # the first triage's objects are gone
+    assert not first_uids & {pydicom.dcmread(p).SOPInstanceUID for p in again.files}
+
+    # the same instances sent once more change nothing
+    store_series(later_series[0])
+    assert triage_study(store, study_uid, tiny_models, config).result is None

@@ -15,7 +15,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pynetdicom import AE, build_context
-from support.dicom_peers import clone_study, dcmtk_env, require_tool, wait_for
+from support.dicom_peers import clone_study, dcmtk_env, require_tool, storescu, wait_for
 
 from napari_elnet.node.config import NodeConfig
 from napari_elnet.node.receiver import Received, Receiver, Refused
@@ -63,14 +63,6 @@ def echo(port: int, calling: str = "ECHOSCU") -> subprocess.CompletedProcess[str
     return subprocess.run(
         [tool, "-aet", calling, "-aec", AET, "-to", "10", "127.0.0.1", str(port)],
         capture_output=True, text=True, timeout=30, env=dcmtk_env(),
-    )  # fmt: skip
-
-
-def storescu(port: int, folder: Path) -> subprocess.Popen[str]:
-    tool = require_tool("storescu")
-    return subprocess.Popen(
-        [tool, "-aec", AET, "-to", "20", "+sd", "+r", "127.0.0.1", str(port), str(folder)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dcmtk_env(),
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
-"""The node end to end against a real Orthanc (child process, loopback ports): a study pushed from
-Orthanc is triaged and its report, map and key image come back to Orthanc under the same study;
-after ``kill -9`` mid-receive the study completes and is triaged once."""
+"""The node end to end against a real Orthanc and dcmtk (child processes, loopback ports): a study
+pushed from Orthanc is triaged and its report, map and key image come back to Orthanc under the
+same study; series sent by storescu after the study's triage make it run again; after ``kill -9``
+mid-receive the study completes and is triaged once."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from support.dicom_peers import (
     clone_study,
     free_port,
     start_orthanc,
+    storescu,
     wait_for,
 )
 
@@ -102,6 +104,41 @@ def test_a_study_pushed_from_orthanc_comes_back_with_its_results(
     assert sum(c.startswith(SR_PREFIX) for c in classes) == 1
     assert classes.count(PARAMETRIC_MAP) == 3
     assert classes.count(SECONDARY_CAPTURE) == 3
+
+
+def test_series_sent_after_the_triage_make_the_node_triage_the_study_again(
+    node_port: int, tmp_path: Path, phantom_files: list[Path], tiny_models: list[LoadedModel]
+) -> None:
+    study_uid, files = clone_study(phantom_files, tmp_path / "src", "ACC-LATE")
+    first_series = pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID
+    early, late = tmp_path / "early", tmp_path / "late"
+    for path in files:  # the first series now, the others after the study was triaged
+        series = pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID
+        target = (early if series == first_series else late) / path.name
+        target.parent.mkdir(exist_ok=True)
+        path.rename(target)
+    events: list[NodeEvent] = []
+    report = tmp_path / "store" / "worklist.csv"
+    node = Node(
+        NodeConfig(store=tmp_path / "store", port=node_port, stable_seconds=1.0),
+        PipelineConfig(report=report, device="cpu", dicom_results=False),
+        tiny_models,
+        events.append,
+    )
+    with node:
+        for folder, triaged in ((early, 1), (late, 2)):
+            output, _ = storescu(node_port, folder).communicate(timeout=60)
+            assert "E:" not in output, output
+            assert wait_for(lambda n=triaged: sum(e.kind == "triaged" for e in events) == n, 60)
+    late_count = len(list(late.iterdir()))
+    assert [e.message for e in events if e.kind == "triaged"] == [
+        "",
+        f"triaged again: {late_count} instance(s) arrived after its first triage",
+    ]
+    assert [e.kind for e in events if e.kind in ("skipped", "error")] == []
+    (row,) = read_report(report)  # the second triage replaced the first
+    assert row.study_id == study_id_of(study_uid)
+    assert all(t.series for t in row.tasks)  # with the whole study, every model found its plane
 
 
 def serve(store: Path, port: int, models: list[LoadedModel], log: Path) -> subprocess.Popen[bytes]:

@@ -246,6 +246,21 @@ def test_suspicion_colour_runs_from_green_through_orange_to_red() -> None:
     assert all(a > b for a, b in itertools.pairwise(hues))  # warmer with every step
 
 
+def test_a_study_triaged_again_moves_to_its_new_rank(make_napari_viewer, qtbot, tmp_path) -> None:
+    from napari_elnet.worklist import StudyResult
+
+    widget = WorklistWidget(make_napari_viewer(), data_dir=tmp_path)
+    qtbot.addWidget(widget)
+    widget.add_result(StudyResult("dicom-a", "A", "ok", suspicion=0.9))
+    widget.add_result(StudyResult("dicom-b", "B", "ok", suspicion=0.5))
+    widget.replace_result(StudyResult("dicom-a", "A", "ok", suspicion=0.1))  # late series arrived
+    names = [widget.table.item(r, NAME_COLUMN).text() for r in range(widget.table.rowCount())]
+    assert names == ["B", "A"]
+    assert [r.suspicion for r in widget.results] == [0.5, 0.1]
+    assert widget.table.item(1, SUSPICION_COLUMN).text() == "0.100"
+    qtbot.waitUntil(lambda: "loading" not in widget.model_status.text(), timeout=30_000)
+
+
 def test_error_rows_are_grey_and_ranked_last(make_napari_viewer, qtbot, tmp_path: Path) -> None:
     from napari_elnet.worklist import StudyResult
 

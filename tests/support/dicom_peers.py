@@ -247,3 +247,12 @@ def clone_study(template: list[Path], folder: Path, accession: str) -> tuple[str
         ds.save_as(target, enforce_file_format=True)
         files.append(target)
     return study_uid, files
+
+
+def storescu(port: int, folder: Path, called_ae: str = "ELNET") -> subprocess.Popen[str]:
+    """dcmtk's storescu sending every file under ``folder`` to ``called_ae`` on a loopback port."""
+    tool = require_tool("storescu")
+    return subprocess.Popen(
+        [tool, "-aec", called_ae, "-to", "20", "+sd", "+r", "127.0.0.1", str(port), str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dcmtk_env(),
+    )  # fmt: skip
