@@ -16,7 +16,12 @@ same process, which is what travels between machines and between versions):
   lossless series (the real knee of ``../shared/data`` re-encoded, else a phantom series); skipped
   with a message when SimpleITK (the ``bench`` extra) is absent;
 - worklist: phantom studies per minute through ``worklist_steps`` with the shipped models, and the
-  growth of resident memory per study after the first ten (a least-squares slope).
+  growth of resident memory per study after the first ten (a least-squares slope);
+- worklist ceiling: CPU seconds per study on one thread, the same studies held in memory, of
+  loading (``load_study_ref``), of the whole triage (``run_triage``: preparation, FullGrad,
+  applicability) and of its preparation and forward alone (no FullGrad, no applicability), and the
+  studies per minute they allow with every core busy and no loss to parallelism
+  (``cores x 60 / CPU seconds``): an upper bound for the worklist on this machine.
 
 Usage::
 
@@ -40,6 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -436,6 +442,72 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     )
 
 
+def bench_ceiling(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    """CPU seconds per study (one torch thread) of loading, triage, and preparation + forward."""
+    from napari_elnet.inference.triage import run_triage
+    from napari_elnet.models.defaults import load_default_models
+    from napari_elnet.worklist import discover_studies
+    from napari_elnet.worklist.loading import load_study_ref
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        refs = discover_studies(worklist_data(args.data, args.distinct)).studies
+        models = load_default_models()
+        loading, studies = [], []
+        for ref in refs:
+            start = time.process_time()
+            studies.append(load_study_ref(ref))
+            loading.append(time.process_time() - start)
+        forward = _forward_only(models)
+
+        def per_study(fn: Callable[[Any], object]) -> float:
+            fn(studies[0])  # first-call set-up
+            start = time.process_time()
+            for study in studies:
+                fn(study)
+            return (time.process_time() - start) / len(studies)
+
+        triage_s = per_study(lambda study: run_triage(study, models, device=args.device))
+        forward_s = per_study(forward)
+    finally:
+        torch.set_num_threads(threads)
+    load_s = statistics.median(loading)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    figures.update(
+        ceiling_cores=cores,
+        ceiling_load_cpu_s=load_s,
+        ceiling_triage_cpu_s=triage_s,
+        ceiling_forward_cpu_s=forward_s,
+        ceiling_studies_per_min=cores * 60.0 / (load_s + triage_s),
+        ceiling_forward_studies_per_min=cores * 60.0 / (load_s + forward_s),
+    )
+    print(
+        f"worklist ceiling ({len(studies)} studies, CPU s per study, one thread): loading "
+        f"{load_s:.3f}, triage {triage_s:.3f}, preparation + forward alone {forward_s:.3f}; "
+        f"with {cores} cores fully used: {cores * 60 / (load_s + triage_s):.0f} studies/min "
+        f"(without FullGrad and applicability: {cores * 60 / (load_s + forward_s):.0f})"
+    )
+
+
+def _forward_only(models: list[Any]) -> Callable[[Any], object]:
+    """Each model's preparation and no-grad forward on its plane's series (the first of it)."""
+    from napari_elnet.inference.fullgrad import pooled_features
+    from napari_elnet.transforms.preprocess import prepare_series
+
+    def run(study: Any) -> object:
+        for loaded in models:
+            chosen = next((s for s in study if s.plane == loaded.info.plane), None)
+            if chosen is not None:
+                x = prepare_series(chosen.array).network_input(loaded.info.landmarks)
+                pooled_features(loaded.model, x)
+        return None
+
+    return run
+
+
 def _slope(x: np.ndarray, y: list[float]) -> float:
     """Least-squares slope of ``y`` over ``x`` (MB per study); 0 for fewer than two points."""
     return float(np.polyfit(x, np.asarray(y), 1)[0]) if len(x) > 1 else 0.0
@@ -453,7 +525,9 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "napari-elnet-bench-studies"
     )
-    parser.add_argument("--skip", nargs="*", default=(), choices=("model", "memory", "loading"))
+    parser.add_argument(
+        "--skip", nargs="*", default=(), choices=("model", "memory", "loading", "ceiling")
+    )
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
     parser.add_argument(
         "--threads",
@@ -486,6 +560,8 @@ def main() -> None:
         bench_memory(args, figures)
     if "loading" not in args.skip:
         bench_loading(args, figures)
+    if "ceiling" not in args.skip:
+        bench_ceiling(args, figures)
     if args.studies > 0:
         bench_worklist(args, figures)
     if args.json:
