@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
+import torch
 
 HISTOGRAM_BITS = 16
 """At most 2**16 + 1 buckets: coarse enough to count in one pass, fine enough that the buckets
@@ -43,13 +44,16 @@ class RankIndex:
 
     Attributes:
         values: (N,) float32, all finite, in their original order.
-        bucket: (N,) intp, each value's bucket; a larger value never has a smaller bucket (so the
+        bucket: (N,) int32, each value's bucket; a larger value never has a smaller bucket (so the
             buckets of a volume also serve that volume clipped with ``np.minimum``).
         counts: (B,) int64, values per bucket.
         below: (B,) int64, values in the buckets before each bucket.
-        bounds: (B, 2) float32, the smallest and largest value a bucket can hold (within the
-            values' range), used to select one run of buckets by comparing values; None for
-            clipped values (a clipped value can lie below its bucket's bounds).
+        keys: The buckets' keys: ``(lowest, highest, shift, signed)``, where bucket b holds the
+            ordered integer keys ``k`` (the float32 bit patterns, negatives' magnitude bits flipped
+            when ``signed``) with ``k >> shift == b + (lowest >> shift)``, within
+            [lowest, highest]. They give the smallest and largest value a bucket can hold, used to
+            select one run of buckets by comparing values; None for clipped values (a clipped
+            value can lie below its bucket's bounds).
         workers: Threads for the passes over all values.
     """
 
@@ -57,7 +61,7 @@ class RankIndex:
     bucket: np.ndarray
     counts: np.ndarray
     below: np.ndarray
-    bounds: np.ndarray | None
+    keys: tuple[int, int, int, bool] | None
     workers: int = 1
 
     @property
@@ -104,9 +108,9 @@ class RankIndex:
         # a value range: two comparisons instead of a table lookup per value, unless a bound is
         # zero (-0.0 and 0.0 compare equal but sit in different buckets).
         run = self.below[last] + self.counts[last] - self.below[first] == self.counts[needed].sum()
-        bounds = self.bounds
-        if run and bounds is not None and bounds[first, 0] != 0 and bounds[last, 1] != 0:
-            low, high = bounds[first, 0], bounds[last, 1]
+        bounds = self._bounds(first, last) if run else None
+        if bounds is not None and bounds[0] != 0 and bounds[1] != 0:
+            low, high = bounds
             top = last == self.counts.size - 1
 
             def in_range(part: slice) -> np.ndarray:
@@ -117,9 +121,26 @@ class RankIndex:
                 return values[inside]
 
             return in_range
-        wanted = np.zeros(self.counts.size, dtype=bool)
-        wanted[needed] = True
-        return lambda part: self.values[part][wanted.take(self.bucket[part])]
+        wanted = torch.zeros(self.counts.size, dtype=torch.bool)
+        wanted[torch.from_numpy(needed)] = True
+
+        def in_table(part: slice) -> np.ndarray:
+            # torch looks up int32 numbers as they are; numpy's take first copies them to int64.
+            inside = wanted.index_select(0, torch.from_numpy(self.bucket[part])).numpy()
+            return self.values[part][inside]
+
+        return in_table
+
+    def _bounds(self, first: int, last: int) -> np.ndarray | None:
+        """(2,) float32: the smallest value bucket ``first`` and the largest value bucket ``last``
+        can hold (within the values' range); None for clipped values."""
+        if self.keys is None:
+            return None
+        lowest, highest, shift, signed = self.keys
+        offset = lowest >> shift
+        start, stop = (first + offset) << shift, ((last + offset + 1) << shift) - 1
+        edges = [max(start, lowest), min(stop, highest)]
+        return _floats(np.array(edges, dtype=np.int64), signed)
 
     def clipped(self, values: np.ndarray) -> RankIndex:
         """The index of ``np.minimum(self.values, ceiling)``, given as ``values`` (any shape).
@@ -130,7 +151,7 @@ class RankIndex:
         flat = np.asarray(values, dtype=np.float32).reshape(-1)
         if flat.shape != self.values.shape:
             raise ValueError(f"{flat.size} clipped values for an index of {self.size}")
-        return replace(self, values=flat, bounds=None)
+        return replace(self, values=flat, keys=None)
 
 
 def rank_index(values: np.ndarray, workers: int = 1) -> RankIndex | None:
@@ -140,29 +161,37 @@ def rank_index(values: np.ndarray, workers: int = 1) -> RankIndex | None:
     ``workers`` threads share the passes over the values (here and in the index's queries).
     """
     flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-    if flat.size == 0 or not (np.isfinite(flat.min()) and np.isfinite(flat.max())):
+    if flat.size == 0:
         return None
     keys = flat.view(np.int32)
     signed = bool(int(keys.min()) < 0)  # negative values (or -0.0): flip their magnitude bits
     if signed:
         keys = keys ^ ((keys >> 31) & np.int32(0x7FFFFFFF))
     low, high = int(keys.min()), int(keys.max())
+    # The keys of the finite values lie strictly between those of -inf and +inf; NaNs of either
+    # sign lie beyond them.
+    if not _NEGATIVE_INFINITY < low <= high < _POSITIVE_INFINITY:
+        return None
     shift = max(0, (high - low).bit_length() - HISTOGRAM_BITS)
     buckets = (high >> shift) - (low >> shift) + 1
-    bucket = np.empty(flat.size, dtype=np.intp)
+    bucket = np.empty(flat.size, dtype=np.int32)
 
     def count(part: slice) -> np.ndarray:
-        small = keys[part] >> np.int32(shift)
-        small -= np.int32(low >> shift)
-        bucket[part] = small
-        return np.bincount(bucket[part], minlength=buckets)
+        np.right_shift(keys[part], np.int32(shift), out=bucket[part])
+        bucket[part] -= np.int32(low >> shift)
+        # torch counts int32 numbers as they are; np.bincount first copies them to int64.
+        return torch.bincount(torch.from_numpy(bucket[part]), minlength=buckets).numpy()
 
     counts = np.sum(in_parts(count, flat.size, workers), axis=0)
     below = np.cumsum(counts) - counts
-    first = (np.arange(buckets, dtype=np.int64) + (low >> shift)) << shift
-    edges = np.stack([np.maximum(first, low), np.minimum(first + (1 << shift) - 1, high)], axis=1)
-    bounds = _floats(edges, signed)
-    return RankIndex(flat, bucket, counts, below, bounds, workers)
+    return RankIndex(flat, bucket, counts, below, (low, high, shift, signed), workers)
+
+
+_POSITIVE_INFINITY = 0x7F800000
+"""The key of +inf (its bit pattern); positive NaNs have larger keys."""
+_NEGATIVE_INFINITY = -0x7F800001
+"""The key of -inf (its bit pattern, 0xFF800000, with the magnitude bits flipped, read as an
+int32); negative NaNs have smaller keys."""
 
 
 def _floats(keys: np.ndarray, signed: bool) -> np.ndarray:

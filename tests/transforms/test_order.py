@@ -92,11 +92,31 @@ def test_bucket_count_is_bounded_and_buckets_ascend_with_values(workers: int) ->
     )
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_have_no_index(bad: float) -> None:
-    volume = np.ones((2, 4, 4), np.float32)
-    volume[1, 2, 3] = bad
+_NON_FINITE_BITS = [0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF]
+"""+inf, -inf, the quiet NaNs of both signs, the smallest NaN payload, the largest negative NaN."""
+
+
+@pytest.mark.parametrize("bits", _NON_FINITE_BITS)
+@pytest.mark.parametrize("others", ["positive", "signed", "zeros"])
+def test_non_finite_values_have_no_index(bits: int, others: str) -> None:
+    """Finiteness is read from the ordered keys' range: every NaN and infinity is caught, next to
+    positive values, values of both signs and zeros of both signs."""
+    volume = {
+        "positive": np.ones((2, 4, 4), np.float32),
+        "signed": np.linspace(-5.0, 5.0, 32, dtype=np.float32).reshape(2, 4, 4),
+        "zeros": np.where(np.arange(32) % 2 == 0, -0.0, 0.0).astype(np.float32).reshape(2, 4, 4),
+    }[others]
+    volume.reshape(-1).view(np.uint32)[19] = bits
+    assert not np.isfinite(volume).all()
     assert rank_index(volume) is None
+
+
+def test_the_largest_finite_values_have_an_index() -> None:
+    largest = np.finfo(np.float32).max
+    volume = np.array([largest, -largest, 0.0, -0.0, 1e-45, -1e-45], np.float32)
+    index = rank_index(volume)
+    assert index is not None
+    np.testing.assert_array_equal(index.at(range(volume.size)), np.sort(volume))
 
 
 def test_ranks_outside_the_volume_are_rejected() -> None:

@@ -96,3 +96,61 @@ def test_outside_the_fast_path_numpy_decides(
 
     monkeypatch.setattr(piecewise, "_BucketTable", forbidden)
     np.testing.assert_array_equal(interp_float32(values, knots, heights), expected)
+
+
+def _crowded(row: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values of which most share one row of the knots (``row``: "below" the first knot, "inner",
+    "above" the last, "zero" around knots at 0.0 with values of both zeros' signs, or "none"),
+    with values at, just below and just above every knot."""
+    knots = np.array([-3.0, -1.0 + 1e-9, 0.0, 2.5, 7.0 + 1e-9, 11.0])
+    centre = {"below": -8.0, "inner": 4.5, "above": 20.0, "zero": 0.0, "none": 4.0}[row]
+    spread = 12.0 if row == "none" else 0.6
+    values = rng.normal(centre, spread, 3 * CHUNK // 2)
+    if row == "zero":
+        values = np.where(rng.random(values.size) < 0.5, -0.0, 0.0) * (values > 0)
+        values[: values.size // 4] = rng.normal(0.0, 5.0, values.size // 4)
+    near = knots.astype(np.float32)
+    edges = np.concatenate([near, np.nextafter(near, -np.inf), np.nextafter(near, np.inf)])
+    values[rng.integers(0, values.size, 3 * edges.size)] = np.tile(edges, 3)
+    heights = np.array([0.3, -0.1, 0.0, 0.4, 1.0, 1.7])
+    return values.astype(np.float32), knots, heights
+
+
+@pytest.mark.parametrize("row", ["below", "inner", "above", "zero", "none"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_row_most_values_share_gives_numpys_values(
+    row: str, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most values in one row take that row's numbers as scalars, the others the bucket table;
+    both give np.interp's values, bit for bit (signed zeros compared by their bits)."""
+    values, knots, heights = _crowded(row, np.random.default_rng(len(row)))
+    calls: list[int] = []
+    outside = piecewise._outside_row
+
+    def counted(chunk: np.ndarray, rounded: np.ndarray, common: int) -> np.ndarray | None:
+        calls.append(common)
+        return outside(chunk, rounded, common)
+
+    monkeypatch.setattr(piecewise, "_outside_row", counted)
+    got = interp_float32(values, knots, heights, workers=workers)
+    expected = _reference(values, knots, heights)
+    np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))
+    common = {"below": 0, "inner": 4, "above": 6, "zero": 3, "none": None}[row]
+    assert set(calls) == (set() if common is None else {common})
+
+
+@pytest.mark.parametrize("row", [0, 1, 3, 6])
+def test_values_outside_a_row_are_those_with_other_knot_counts(row: int) -> None:
+    """A value is in row r when exactly r knots (float64) lie at or below it, as np.interp counts;
+    the float32 comparisons with the rounded-up knots must pick out exactly the others."""
+    values, knots, _ = _crowded("none", np.random.default_rng(row))
+    values = np.concatenate([values, np.array([-0.0, 0.0, -0.0], np.float32)])  # a knot is 0.0
+    rounded = knots.astype(np.float32)
+    above = rounded.astype(np.float64) < knots
+    rounded[above] = np.nextafter(rounded[above], np.float32(np.inf))
+    rows = np.searchsorted(knots, values.astype(np.float64), side="right")
+    expected = np.flatnonzero(rows != row)
+    got = piecewise._outside_row(values, rounded, row)
+    assert got is not None
+    np.testing.assert_array_equal(got, expected)
+    assert piecewise._outside_row(values[rows == row], rounded, row) is None
