@@ -171,7 +171,10 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     index = rank_index(resized, workers=torch.get_num_threads())
     if index is None:  # NaN or inf: numpy's own percentiles decide
         return PreparedSeries(clip_bright(resized))
-    clipped = np.minimum(resized, np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE)))
+    ceiling = np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE))
+    # A resized series is this function's own array: clipped where it lies (not the caller's).
+    fresh = tuple(resized.shape[1:]) != tuple(volume.shape[1:])
+    clipped = np.minimum(resized, ceiling, out=resized if fresh else None)
     return PreparedSeries(clipped, [index.clipped(clipped)])
 
 

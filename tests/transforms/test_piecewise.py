@@ -125,13 +125,15 @@ def test_a_row_most_values_share_gives_numpys_values(
     both give np.interp's values, bit for bit (signed zeros compared by their bits)."""
     values, knots, heights = _crowded(row, np.random.default_rng(len(row)))
     calls: list[int] = []
-    outside = piecewise._outside_row
+    limits = piecewise._row_limits
 
-    def counted(chunk: np.ndarray, rounded: np.ndarray, common: int) -> np.ndarray | None:
-        calls.append(common)
-        return outside(chunk, rounded, common)
+    def counted(
+        rounded: np.ndarray, row: int, bounds: np.ndarray
+    ) -> tuple[np.float32 | None, np.float32 | None]:
+        calls.append(row)
+        return limits(rounded, row, bounds)
 
-    monkeypatch.setattr(piecewise, "_outside_row", counted)
+    monkeypatch.setattr(piecewise, "_row_limits", counted)
     got = interp_float32(values, knots, heights, workers=workers)
     expected = _reference(values, knots, heights)
     np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))
@@ -142,15 +144,23 @@ def test_a_row_most_values_share_gives_numpys_values(
 @pytest.mark.parametrize("row", [0, 1, 3, 6])
 def test_values_outside_a_row_are_those_with_other_knot_counts(row: int) -> None:
     """A value is in row r when exactly r knots (float64) lie at or below it, as np.interp counts;
-    the float32 comparisons with the rounded-up knots must pick out exactly the others."""
+    the float32 comparisons with the rounded-up knots must pick out exactly the others, and a
+    limit beyond the values' range is not compared at all."""
     values, knots, _ = _crowded("none", np.random.default_rng(row))
     values = np.concatenate([values, np.array([-0.0, 0.0, -0.0], np.float32)])  # a knot is 0.0
     rounded = knots.astype(np.float32)
     above = rounded.astype(np.float64) < knots
     rounded[above] = np.nextafter(rounded[above], np.float32(np.inf))
     rows = np.searchsorted(knots, values.astype(np.float64), side="right")
-    expected = np.flatnonzero(rows != row)
-    got = piecewise._outside_row(values, rounded, row)
-    assert got is not None
-    np.testing.assert_array_equal(got, expected)
-    assert piecewise._outside_row(values[rows == row], rounded, row) is None
+    for span in (values, values[(rows >= row - 1) & (rows <= row)], values[rows == row]):
+        bounds = np.array([span.min(), span.max()], np.float32)
+        lower, upper = piecewise._row_limits(rounded, row, bounds)
+        assert (lower is None) == (row == 0 or not (span < rounded[row - 1]).any())
+        assert (upper is None) == (row == knots.size or not (span >= rounded[row]).any())
+        expected = np.flatnonzero(np.searchsorted(knots, span.astype(np.float64), "right") != row)
+        got = piecewise._outside(span, lower, upper)
+        if expected.size:
+            assert got is not None
+            np.testing.assert_array_equal(got, expected)
+        else:
+            assert got is None

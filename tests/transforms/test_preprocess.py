@@ -198,3 +198,17 @@ def test_thread_count_does_not_change_values(threads: int) -> None:
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+@pytest.mark.parametrize("size", [256, 300])
+def test_the_callers_series_is_never_clipped(kind: str, size: int) -> None:
+    """A resized series is clipped where it lies; a series already 256 x 256 is not resized, so
+    its clipped copy must not be written over the caller's array."""
+    volume = np.random.default_rng(23).gamma(2.0, 100.0, (2, size, size)).astype(np.float32)
+    volume[0, :3, :3] = 1e6
+    before = volume.copy()
+    series = torch.from_numpy(volume) if kind == "torch" else volume
+    prepared = prepare_series(series)
+    np.testing.assert_array_equal(volume, before)
+    assert prepared.clipped.max() < 1e6
