@@ -1,7 +1,9 @@
 """Decoding DICOM files in worker processes when it pays, and loading off the compute thread's GIL.
 
-Compressed transfer syntaxes (JPEG 2000 above all) are decoder-bound and single-threaded: threads
-do not help (measured 0.95x with two), worker processes do (1.97x with two). Starting a worker
+Compressed transfer syntaxes are decoder-bound. JPEG 2000 decodes on several threads in this
+process (:mod:`napari_elnet.io.jpeg2000`); the other codecs decode on one core holding the GIL, where
+threads do not help (measured 0.95x with two; so did JPEG 2000 with pylibjpeg-openjpeg) and worker
+processes do (1.97x with two; then each worker decodes JPEG 2000 on one thread). Starting a worker
 costs a few hundred milliseconds (spawn, imports; seconds on a busy machine), so
 :func:`read_dicom_files` uses processes only for many files of a compressed syntax on a machine
 with at least two usable CPUs, and reads in this process otherwise. :class:`LoaderProcess` runs a whole loader (e.g. the worklist's study

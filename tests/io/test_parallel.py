@@ -17,11 +17,14 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from napari_elnet.common.errors import ConfigurationError, NoUsableSeriesError
+from napari_elnet.io import jpeg2000
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
 from napari_elnet.io.files import FileKind
 from napari_elnet.io.parallel import (
     DecodePolicy,
     LoaderProcess,
+    _decoding_worker,
+    _pool,
     decoding_pays,
     is_compressed,
     read_dicom_files,
@@ -60,6 +63,12 @@ def test_worker_processes_give_the_in_process_results(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a.frames[0].pixels, b.frames[0].pixels)
     assert type(got[-1]) is type(expected[-1])
     assert str(got[-1]) == str(expected[-1])
+
+
+def test_decoding_workers_decode_jpeg2000_on_one_thread_each() -> None:
+    with _pool(1, _decoding_worker) as pool:
+        assert pool.submit(jpeg2000.decoder_threads).result() == 1
+    assert jpeg2000.decoder_threads() >= 1  # this process keeps its own setting
 
 
 def test_read_study_reads_compressed_series(tmp_path: Path) -> None:
