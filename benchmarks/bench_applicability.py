@@ -18,9 +18,10 @@ training split and its thresholds on the recipe's validation split, see
 - ``real``: every series of every folder in ``../shared/data`` (automatic choice: plane gate plus
   distribution gate; and each model forced onto each series: distribution gate alone).
 
-Cost: the applicability check of one series (intensity profile, cheap checks, image checks of
-noise floor and ghosting, Mahalanobis distance; the features come from the FullGrad pass)
-against the model's plain forward and against the whole triage of the series (prepare +
+Cost: the applicability check of one series as triage runs it (intensity profile, cheap checks,
+image checks of noise floor and ghosting, Mahalanobis distance; on the series already prepared
+for the network, whose foreground landmarks give the profile; the features come from the
+FullGrad pass) against the model's plain forward and against the whole triage of the series (prepare +
 FullGrad), median over held-out series.
 
 Usage: ``python benchmarks/bench_applicability.py [--cache DIR] [--n 60] [--n-contrast 20]
@@ -48,7 +49,7 @@ from napari_elnet.io import load_study
 from napari_elnet.models.defaults import load_default_models
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.phantom import PhantomConfig, generate_study
-from napari_elnet.transforms.preprocess import prepare_volume
+from napari_elnet.transforms.preprocess import prepare_series
 
 TEST_SEED = 2000
 """The recipe's held-out seed: study i has seed TEST_SEED * 100003 + i (phantom.writers.studies)."""
@@ -106,9 +107,10 @@ def motion_ghosting(array: np.ndarray, shift: float, period: int) -> np.ndarray:
 def check(loaded: LoadedModel, array: np.ndarray) -> tuple[bool, float, list[str]]:
     """(applicable, distance, reasons) of a model on one series: the triage's own check."""
     description = description_of(loaded)
+    prepared = prepare_series(array)
     with torch.no_grad():
-        features = loaded.model.features(prepare_volume(array, loaded.info.landmarks))
-    verdict = assess(description, array, features)
+        features = loaded.model.features(prepared.network_input(loaded.info.landmarks))
+    verdict = assess(description, array, features, prepared=prepared)
     return bool(verdict.applicable), float(verdict.score or np.nan), list(verdict.reasons)
 
 
@@ -242,7 +244,8 @@ def cost(
         for s in studies:
             array = s[loaded.info.plane]
             start = clock()
-            x = prepare_volume(array, loaded.info.landmarks)
+            series = prepare_series(array)
+            x = series.network_input(loaded.info.landmarks)
             prepared = clock()
             with torch.no_grad():
                 features = loaded.model.features(x)
@@ -250,7 +253,7 @@ def cost(
             forwarded = clock()
             explain(loaded.model, x, output_size=array.shape[1:])
             explained = clock()
-            assess(d, array, features)
+            assess(d, array, features, prepared=series)
             checked = clock()
             check_s.append(checked - explained)
             forward_s.append(forwarded - prepared)

@@ -234,7 +234,9 @@ def triage_steps(
         if features is None and description is not None:
             with torch.no_grad():
                 features = model.features(x)
-        applicability = assess(description, chosen.array, features, extra, outside)
+        applicability = assess(
+            description, chosen.array, features, extra, outside, prepared=shared[index]
+        )
         withheld = applicability.applicable is False
         done = time.perf_counter()
         results.append(

@@ -12,6 +12,8 @@ import torch
 from napari_elnet.common.errors import ModelFileError
 from napari_elnet.common.series import Series
 from napari_elnet.inference.applicability import (
+    DESCRIPTION_VERSION,
+    GHOST_MARGIN,
     MIN_SHRINKAGE,
     THRESHOLD_FOLDS,
     UNKNOWN,
@@ -22,6 +24,7 @@ from napari_elnet.inference.applicability import (
     describe_cases,
     description_of,
     fit_description,
+    image_reasons,
     image_statistics,
     intensity_profile,
     ledoit_wolf,
@@ -34,7 +37,8 @@ from napari_elnet.models.model_file import (
     load_model,
     save_model,
 )
-from napari_elnet.transforms.preprocess import prepare_volume
+from napari_elnet.transforms.preprocess import prepare_series, prepare_volume
+from tests.support.former_applicability import former_image_statistics, former_intensity_profile
 
 
 class _Case:
@@ -281,7 +285,9 @@ def test_image_statistics_are_scale_free_and_rise_with_noise_and_ghosting() -> N
     top = clean.max(axis=0)
     volume = _knee_like(rng, 4, 128)
     np.testing.assert_allclose(image_statistics(volume), image_statistics(volume * 9), rtol=1e-4)
-    assert (image_statistics(volume) <= top).all()
+    # a new clean volume stays within the description's limits (ghosting: the largest clean
+    # value times GHOST_MARGIN)
+    assert (image_statistics(volume) <= top * np.array([1, GHOST_MARGIN, GHOST_MARGIN])).all()
     assert image_statistics(_heavy_noise(volume, rng, 0.15))[0] > top[0]
     along_rows, along_columns = (
         image_statistics(_ghosted(volume, 1)),
@@ -311,12 +317,33 @@ def test_image_checks_refuse_noisy_and_ghosted_series(described: LoadedModel) ->
     assert verdict.applicable is False
 
 
+def test_version_2_descriptions_load_with_their_image_limits(
+    tmp_path: Path, described: LoadedModel
+) -> None:
+    payload = dict(described.applicability or {})
+    meta = json.loads(payload["metadata"])
+    assert meta["version"] == DESCRIPTION_VERSION == 3
+    meta["version"] = 2  # same fields; its limits were fit on the raw series
+    path = save_model(
+        tmp_path / "v2.pt",
+        described.model,
+        described.info,
+        dict(payload, metadata=json.dumps(meta)),
+    )
+    description = description_of(load_model(path))
+    assert description is not None and description.version == 2
+    assert description.checks == description_of(described).checks  # type: ignore[union-attr]
+    noisy = _heavy_noise(_knee_like(np.random.default_rng(7)), np.random.default_rng(8), 0.15)
+    assert any(r.startswith("image noise") for r in description.checks.reasons(noisy))
+    assert json.loads(description.to_payload()["metadata"])["version"] == 2
+
+
 def test_version_1_descriptions_load_without_image_checks(
     tmp_path: Path, described: LoadedModel
 ) -> None:
     payload = dict(described.applicability or {})
     meta = json.loads(payload["metadata"])
-    assert meta["version"] == 2 and len(meta["checks"]["image_limits"]) == 3
+    assert meta["version"] == 3 and len(meta["checks"]["image_limits"]) == 3
     del meta["checks"]["image_limits"]
     meta["version"] = 1
     old = dict(payload, metadata=json.dumps(meta))
@@ -331,12 +358,13 @@ def test_version_1_descriptions_load_without_image_checks(
 @pytest.mark.parametrize(
     ("version", "limits", "message"),
     [
+        (3, None, "image_limits"),
         (2, None, "image_limits"),
         (1, [0.1, 0.1, 0.1], "image limits in a version 1 description"),
-        (2, [0.1, 0.1], "2 image limits, expected 3"),
-        (2, [0.1, 0.0, 0.1], "not positive numbers"),
+        (3, [0.1, 0.1], "2 image limits, expected 3"),
+        (3, [0.1, 0.0, 0.1], "not positive numbers"),
         (2, [0.1, float("nan"), 0.1], "not positive numbers"),
-        (3, [0.1, 0.1, 0.1], "unsupported description"),
+        (4, [0.1, 0.1, 0.1], "unsupported description"),
     ],
 )
 def test_invalid_image_limits_are_a_model_file_error(
@@ -386,3 +414,51 @@ def test_a_feature_cache_gives_the_same_description_without_a_forward() -> None:
     assert forwards == 0
     assert again.threshold == first.threshold  # type: ignore[attr-defined]
     assert again.checks == first.checks  # type: ignore[attr-defined]
+
+
+def test_the_prepared_series_gives_the_raw_array_path_and_the_former_decisions(
+    described: LoadedModel,
+) -> None:
+    description = description_of(described)
+    assert description is not None and description.checks.image_limits is not None
+    checks = description.checks
+    rng = np.random.default_rng(11)
+    for size in (64, 256, 320):
+        clean = _knee_like(rng, 4, size)
+        for volume, refused in (
+            (clean, False),
+            (_heavy_noise(clean, rng, 0.3), True),
+            (_ghosted(clean, 1), True),
+            (_ghosted(clean, 2), True),
+        ):
+            prepared = prepare_series(volume)
+            with torch.no_grad():
+                x = prepared.network_input(described.info.landmarks)
+                features = described.model.features(x)
+            verdict = assess(description, volume, features, prepared=prepared)
+            assert verdict == assess(description, volume, features)  # a raw array is prepared
+            found = [r for r in verdict.reasons if r.startswith(("image noise", "ghosting"))]
+            if size == 64:  # the size the model was described on
+                assert bool(found) is refused, verdict.reasons
+            if size == 256:
+                # At the network's size the former statistics (raw series subsampled and clipped
+                # on their own) are the same up to the clip and give the same decisions. (Other
+                # sizes differ: the network sees a bilinear resize, not an area average.)
+                old = former_image_statistics(volume)
+                np.testing.assert_allclose(image_statistics(prepared), old, atol=0.01)
+                np.testing.assert_allclose(
+                    intensity_profile(prepared), former_intensity_profile(volume), atol=0.01
+                )
+                assert bool(image_reasons(old, checks.image_limits)) is bool(found)
+
+
+def test_the_triage_checks_the_series_it_prepared_for_the_network(
+    described: LoadedModel,
+) -> None:
+    volume = _knee_like(np.random.default_rng(12))
+    (result,) = run_triage([_series(volume)], [described], device="cpu")
+    with torch.no_grad():
+        features = described.model.features(prepare_volume(volume, described.info.landmarks))
+    alone = assess(description_of(described), volume, features)
+    assert result.applicability.reasons == alone.reasons
+    assert result.applicability.score == pytest.approx(alone.score, rel=1e-4)
