@@ -145,7 +145,11 @@ def standardize(volume: np.ndarray, landmarks: Landmarks | None = None) -> np.nd
 
 
 def map_to_standard(
-    volume: np.ndarray, source: np.ndarray, landmarks: Landmarks, workers: int = 1
+    volume: np.ndarray,
+    source: np.ndarray,
+    landmarks: Landmarks,
+    workers: int = 1,
+    value_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """:func:`standardize` with the volume's own landmarks already known.
 
@@ -161,6 +165,9 @@ def map_to_standard(
         landmarks: The model's landmarks (their standard-scale values are the targets).
         workers: Threads for the mapping (:func:`~napari_elnet.transforms.piecewise.interp_float32`,
             equal bit for bit to ``np.interp`` rounded to float32).
+        value_range: ``(float(volume.min()), float(volume.max()))`` when the caller has them
+            (two passes fewer); only for nonzero extremes (numpy's min and max decide which zero,
+            -0.0 or 0.0, a volume holding both returns).
 
     Returns:
         float32 array of the same shape; all zeros for a constant volume.
@@ -179,7 +186,9 @@ def map_to_standard(
     )
     low_slope = (target[1] - target[0]) / (source[1] - source[0])
     high_slope = (target[-1] - target[-2]) / (source[-1] - source[-2])
-    lowest, highest = float(volume.min()), float(volume.max())
+    if value_range is None:
+        value_range = (float(volume.min()), float(volume.max()))
+    lowest, highest = value_range
     knots, values = [source], [target]
     if lowest < source[0]:
         knots.insert(0, np.array([lowest]))

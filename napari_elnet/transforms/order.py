@@ -131,6 +131,15 @@ class RankIndex:
 
         return in_table
 
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The smallest and the largest value; None for clipped values."""
+        if self.keys is None:
+            return None
+        lowest, highest, _, signed = self.keys
+        low, high = _floats(np.array([lowest, highest], dtype=np.int64), signed)
+        return float(low), float(high)
+
     def _bounds(self, first: int, last: int) -> np.ndarray | None:
         """(2,) float32: the smallest value bucket ``first`` and the largest value bucket ``last``
         can hold (within the values' range); None for clipped values."""
@@ -164,10 +173,11 @@ def rank_index(values: np.ndarray, workers: int = 1) -> RankIndex | None:
     if flat.size == 0:
         return None
     keys = flat.view(np.int32)
-    signed = bool(int(keys.min()) < 0)  # negative values (or -0.0): flip their magnitude bits
+    low, high = _key_range(keys)
+    signed = low < 0  # negative values (or -0.0): flip their magnitude bits
     if signed:
         keys = keys ^ ((keys >> 31) & np.int32(0x7FFFFFFF))
-    low, high = int(keys.min()), int(keys.max())
+        low, high = _key_range(keys)
     # The keys of the finite values lie strictly between those of -inf and +inf; NaNs of either
     # sign lie beyond them.
     if not _NEGATIVE_INFINITY < low <= high < _POSITIVE_INFINITY:
@@ -192,6 +202,12 @@ _POSITIVE_INFINITY = 0x7F800000
 _NEGATIVE_INFINITY = -0x7F800001
 """The key of -inf (its bit pattern, 0xFF800000, with the magnitude bits flipped, read as an
 int32); negative NaNs have smaller keys."""
+
+
+def _key_range(keys: np.ndarray) -> tuple[int, int]:
+    """The smallest and largest of int32 ``keys``, in one pass (numpy's min and max take two)."""
+    low, high = torch.aminmax(torch.from_numpy(keys))
+    return int(low), int(high)
 
 
 def _floats(keys: np.ndarray, signed: bool) -> np.ndarray:

@@ -118,11 +118,14 @@ class PreparedSeries:
 
     Attributes:
         clipped: (S, 256, 256) float32, the resized series with its brightest voxels clipped.
+        value_range: ``(float(clipped.min()), float(clipped.max()))`` when known and both nonzero
+            (else None: the mapping takes numpy's min and max).
     """
 
     clipped: np.ndarray
     _ranks: list[RankIndex] = field(default_factory=list, repr=False)
     _landmarks: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict, repr=False)
+    value_range: tuple[float, float] | None = None
 
     @property
     def ranks(self) -> RankIndex | None:
@@ -154,7 +157,13 @@ class PreparedSeries:
         """
         landmarks = landmarks or FALLBACK_LANDMARKS
         source = self.source_landmarks(landmarks.percentiles)
-        mapped = map_to_standard(self.clipped, source, landmarks, workers=torch.get_num_threads())
+        mapped = map_to_standard(
+            self.clipped,
+            source,
+            landmarks,
+            workers=torch.get_num_threads(),
+            value_range=self.value_range,
+        )
         return torch.from_numpy(mapped)[:, None]
 
 
@@ -175,7 +184,18 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     # A resized series is this function's own array: clipped where it lies (not the caller's).
     fresh = tuple(resized.shape[1:]) != tuple(volume.shape[1:])
     clipped = np.minimum(resized, ceiling, out=resized if fresh else None)
-    return PreparedSeries(clipped, [index.clipped(clipped)])
+    return PreparedSeries(
+        clipped, [index.clipped(clipped)], value_range=_clipped_range(index, ceiling)
+    )
+
+
+def _clipped_range(index: RankIndex, ceiling: np.float32) -> tuple[float, float] | None:
+    """The smallest and largest value of the series clipped at ``ceiling``, if both are nonzero."""
+    value_range = index.value_range
+    if value_range is None:
+        return None
+    lowest, highest = value_range[0], min(value_range[1], float(ceiling))
+    return (lowest, highest) if lowest != 0 and highest != 0 else None
 
 
 def prepare_volume(volume: np.ndarray, landmarks: Landmarks | None = None) -> torch.Tensor:

@@ -167,3 +167,12 @@ def test_in_parts_covers_the_range_once_in_order(workers: int) -> None:
     parts = in_parts(lambda part: list(range(10)[part]), 10, workers)
     assert [i for part in parts for i in part] == list(range(10))
     assert len(parts) == min(workers, 10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_value_range_is_the_min_and_max(kind: str) -> None:
+    volume = _volume(kind, (3, 17, 11), np.random.default_rng(len(kind)))
+    index = rank_index(volume)
+    assert index is not None
+    assert index.value_range == (float(volume.min()), float(volume.max()))
+    assert index.clipped(volume).value_range is None

@@ -212,3 +212,21 @@ def test_the_callers_series_is_never_clipped(kind: str, size: int) -> None:
     prepared = prepare_series(series)
     np.testing.assert_array_equal(volume, before)
     assert prepared.clipped.max() < 1e6
+
+
+def test_the_known_value_range_is_the_clipped_series_min_and_max() -> None:
+    """The mapping's end knots come from the series' extremes: when prepare_series knows them (from
+    the rank index and the clip value) they must be numpy's min and max of the clipped series; an
+    extreme at zero is left to numpy (which of -0.0 and 0.0 it returns is numpy's choice)."""
+    known = 0
+    for volume in _series_of_every_kind():
+        prepared = prepare_series(volume)
+        clipped = prepared.clipped
+        extremes = (float(clipped.min()), float(clipped.max()))
+        if prepared.value_range is None:
+            assert 0.0 in extremes or prepared.ranks is None
+        else:
+            known += 1
+            assert prepared.value_range == extremes
+            assert 0.0 not in extremes
+    assert known >= 4
