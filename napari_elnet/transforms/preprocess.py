@@ -183,10 +183,26 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     ceiling = np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE))
     # A resized series is this function's own array: clipped where it lies (not the caller's).
     fresh = tuple(resized.shape[1:]) != tuple(volume.shape[1:])
-    clipped = np.minimum(resized, ceiling, out=resized if fresh else None)
+    clipped = _clip_at(resized, ceiling, in_place=fresh)
     return PreparedSeries(
         clipped, [index.clipped(clipped)], value_range=_clipped_range(index, ceiling)
     )
+
+
+def _clip_at(values: np.ndarray, ceiling: np.float32, in_place: bool) -> np.ndarray:
+    """``np.minimum(values, ceiling)`` for finite float32 ``values``, the same bits.
+
+    torch's clamp takes half of numpy's time; the two agree on every value but a tie between
+    zeros of both signs (equal nonzero floats have the same bits), so a ceiling of zero is left
+    to numpy.
+    """
+    if ceiling == 0:
+        return np.minimum(values, ceiling, out=values if in_place else None)
+    tensor = torch.from_numpy(values)
+    if in_place:
+        tensor.clamp_(max=float(ceiling))
+        return values
+    return torch.clamp(tensor, max=float(ceiling)).numpy()
 
 
 def _clipped_range(index: RankIndex, ceiling: np.float32) -> tuple[float, float] | None:

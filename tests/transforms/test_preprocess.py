@@ -17,6 +17,7 @@ from napari_elnet.transforms.intensity import (
 )
 from napari_elnet.transforms.preprocess import (
     BRIGHT_PERCENTILE,
+    _clip_at,
     _percentile,
     clip_bright,
     prepare_series,
@@ -230,3 +231,22 @@ def test_the_known_value_range_is_the_clipped_series_min_and_max() -> None:
             assert prepared.value_range == extremes
             assert 0.0 not in extremes
     assert known >= 4
+
+
+@pytest.mark.parametrize("ceiling", [0.0, -0.0, 1.5, -2.0, 1e-45, 3e38])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_clip_at_is_numpys_minimum_bit_for_bit(ceiling: float, in_place: bool) -> None:
+    """Zeros of both signs, values at, just below and just above the ceiling, subnormals."""
+    rng = np.random.default_rng(29)
+    c = np.float32(ceiling)
+    edges = [c, np.nextafter(c, np.float32(-np.inf)), np.nextafter(c, np.float32(np.inf))]
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, *edges], np.float32)
+    values = np.concatenate([rng.normal(0.0, 3.0, 1000).astype(np.float32), special, -special])
+    expected = np.minimum(values, c)
+    given = values.copy()
+    got = _clip_at(given, c, in_place=in_place)
+    np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))
+    if in_place:
+        assert got is given
+    else:
+        np.testing.assert_array_equal(given.view(np.int32), values.view(np.int32))
