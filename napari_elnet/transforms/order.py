@@ -102,16 +102,20 @@ class RankIndex:
         return sum(counts)
 
     def _members(self, needed: np.ndarray) -> Callable[[slice], np.ndarray]:
-        """Selects, in a part of the values, those in the ``needed`` buckets (ascending, distinct)."""
+        """Selects, in a part of the values, those in the ``needed`` buckets (ascending, distinct),
+        and possibly values of later buckets (all larger, so the ranks within the needed buckets'
+        values stay the same)."""
         first, last = int(needed[0]), int(needed[-1])
         # Buckets that hold every value between their bounds (the tail of a clip percentile) are
         # a value range: two comparisons instead of a table lookup per value, unless a bound is
         # zero (-0.0 and 0.0 compare equal but sit in different buckets).
-        run = self.below[last] + self.counts[last] - self.below[first] == self.counts[needed].sum()
+        held = self.counts[needed].sum()
+        run = self.below[last] + self.counts[last] - self.below[first] == held
         bounds = self._bounds(first, last) if run else None
         if bounds is not None and bounds[0] != 0 and bounds[1] != 0:
             low, high = bounds
-            top = last == self.counts.size - 1
+            # Near the top, one comparison: the few larger values come along.
+            top = self.size - self.below[first] <= max(2 * held, self.size // 64)
 
             def in_range(part: slice) -> np.ndarray:
                 values = self.values[part]
