@@ -107,8 +107,8 @@ class RankIndex:
         values stay the same)."""
         first, last = int(needed[0]), int(needed[-1])
         # Buckets that hold every value between their bounds (the tail of a clip percentile) are
-        # a value range: two comparisons instead of a table lookup per value, unless a bound is
-        # zero (-0.0 and 0.0 compare equal but sit in different buckets).
+        # a value range: one or two comparisons instead of a table lookup per value, unless a
+        # bound is zero (-0.0 and 0.0 compare equal but sit in different buckets).
         held = self.counts[needed].sum()
         run = self.below[last] + self.counts[last] - self.below[first] == held
         bounds = self._bounds(first, last) if run else None

@@ -132,9 +132,9 @@ class PreparedSeries:
         """The rank index of ``clipped`` until the first landmarks are taken from it (None after,
         and on numpy's path for a series with NaN or inf).
 
-        It is released then: its bucket numbers take 8 bytes per voxel, more than a chunked
-        forward + FullGrad needs per slice; a later model with other percentiles pays for a new
-        index (:func:`volume_landmarks`, the same values).
+        It is released then: its bucket numbers take 4 bytes per voxel, as much as the series
+        itself; a later model with other percentiles pays for a new index
+        (:func:`volume_landmarks`, the same values).
         """
         return self._ranks[0] if self._ranks else None
 
