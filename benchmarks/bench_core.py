@@ -5,7 +5,8 @@ same process, which is what travels between machines and between versions):
 
 - ``fullgrad_over_forward``: FullGrad as triage runs it (``explain`` at the series' own in-plane
   size) over one plain no-grad ELNet forward (``model(x)``), on a 32-slice phantom series with the
-  shipped ACL model;
+  shipped ACL model; the passes run in turn in each of ``--repeats`` rounds and the ratio is the
+  median of the rounds' ratios;
 - ``preprocess_over_forward``: preparing the series for one model over that forward, alone and, when
   the code has the shared path, per model when two models read the same series;
 - peak memory per slice, from a fresh child process per pass and slice count (the child resets the
@@ -61,19 +62,6 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 """``cpu`` counts this process's CPU seconds (all threads): steadier than wall time on a machine
 shared with other jobs, where the wall time also counts the waits for a core."""
 _clock = CLOCKS["wall"]
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    """Median time of ``fn`` (on the ``--clock``) over ``repeats`` runs after one warm-up run."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = _clock()
-        fn()
-        sync()
-        times.append(_clock() - start)
-    return statistics.median(times)
 
 
 def phantom_volume(slices: int) -> np.ndarray:
@@ -132,31 +120,11 @@ def bench_model(args: argparse.Namespace, figures: dict[str, object]) -> None:
         with torch.no_grad():
             return model(x)
 
-    forward_s = median_seconds(forward, args.repeats, sync)
-    fullgrad_s = median_seconds(lambda: explain(model, x, output_size=size), args.repeats, sync)
-    prepare_s = median_seconds(
-        lambda: preprocess.prepare_volume(volume, landmarks), args.repeats, sync
-    )
-    figures.update(
-        series=f"phantom {SERIES_SEED} axial, {args.slices} x {size[0]} x {size[1]}",
-        forward_ms=forward_s * 1e3,
-        fullgrad_ms=fullgrad_s * 1e3,
-        fullgrad_over_forward=fullgrad_s / forward_s,
-        preprocess_ms=prepare_s * 1e3,
-        preprocess_over_forward=prepare_s / forward_s,
-    )
-    print(
-        f"series: {figures['series']}; torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    print(f"forward model(x)             {forward_s * 1e3:8.1f} ms")
-    print(
-        f"FullGrad (explain, {size[0]}^2 maps) {fullgrad_s * 1e3:8.1f} ms  "
-        f"{fullgrad_s / forward_s:.2f}x forward (target <= 2.0x)"
-    )
-    print(
-        f"preprocessing, one model      {prepare_s * 1e3:8.1f} ms  "
-        f"{prepare_s / forward_s:.2f}x forward (target <= 0.25x)"
-    )
+    passes: dict[str, Callable[[], object]] = {
+        "forward": forward,
+        "fullgrad": lambda: explain(model, x, output_size=size),
+        "prepare": lambda: preprocess.prepare_volume(volume, landmarks),
+    }
     shared = getattr(preprocess, "prepare_series", None)
     if shared is not None:
         # Two models read the series: resize, clip and landmarks once, the mapping per model.
@@ -164,14 +132,67 @@ def bench_model(args: argparse.Namespace, figures: dict[str, object]) -> None:
             prepared = shared(volume)
             return [prepared.network_input(landmarks) for _ in range(2)]
 
-        pair_s = median_seconds(two_models, args.repeats, sync) / 2
+        passes["two models"] = two_models
+    times = interleaved_seconds(passes, args.repeats, sync)
+    forward_s, fullgrad_s, prepare_s = (
+        statistics.median(times[k]) for k in ("forward", "fullgrad", "prepare")
+    )
+    fullgrad_ratio = paired_ratio(times["fullgrad"], times["forward"])
+    prepare_ratio = paired_ratio(times["prepare"], times["forward"])
+    figures.update(
+        series=f"phantom {SERIES_SEED} axial, {args.slices} x {size[0]} x {size[1]}",
+        forward_ms=forward_s * 1e3,
+        fullgrad_ms=fullgrad_s * 1e3,
+        fullgrad_over_forward=fullgrad_ratio,
+        preprocess_ms=prepare_s * 1e3,
+        preprocess_over_forward=prepare_ratio,
+    )
+    print(
+        f"series: {figures['series']}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{args.repeats} rounds, each pass once per round in turn (ratios: median over rounds)"
+    )
+    print(f"forward model(x)             {forward_s * 1e3:8.1f} ms")
+    print(
+        f"FullGrad (explain, {size[0]}^2 maps) {fullgrad_s * 1e3:8.1f} ms  "
+        f"{fullgrad_ratio:.2f}x forward (target <= 2.0x)"
+    )
+    print(
+        f"preprocessing, one model      {prepare_s * 1e3:8.1f} ms  "
+        f"{prepare_ratio:.2f}x forward (target <= 0.25x)"
+    )
+    if "two models" in times:
+        pair = [t / 2 for t in times["two models"]]
+        pair_ratio = paired_ratio(pair, times["forward"])
         figures.update(
-            preprocess_shared_ms=pair_s * 1e3, preprocess_shared_over_forward=pair_s / forward_s
+            preprocess_shared_ms=statistics.median(pair) * 1e3,
+            preprocess_shared_over_forward=pair_ratio,
         )
         print(
-            f"preprocessing per model, 2 models on the series {pair_s * 1e3:6.1f} ms  "
-            f"{pair_s / forward_s:.2f}x forward"
+            f"preprocessing per model, 2 models on the series "
+            f"{statistics.median(pair) * 1e3:6.1f} ms  {pair_ratio:.2f}x forward"
         )
+
+
+def interleaved_seconds(
+    passes: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
+    """Times (on the ``--clock``) of each pass over ``repeats`` rounds, each round running every
+    pass once in turn (after one warm-up round), so that a change of load between the passes
+    moves all of them and not one ratio."""
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for round_ in range(repeats + 1):
+        for name, fn in passes.items():
+            start = _clock()
+            fn()
+            sync()
+            if round_:
+                times[name].append(_clock() - start)
+    return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of ``numerator / denominator`` measured in the same round."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def child_peak(mode: str, slices: int, device: str) -> float:
