@@ -25,6 +25,7 @@ from napari_elnet.io.parallel import (
     LoaderProcess,
     _decoding_worker,
     _pool,
+    decodes_on_one_core,
     decoding_pays,
     is_compressed,
     read_dicom_files,
@@ -52,7 +53,8 @@ def _series(folder: Path, name: str, count: int) -> list[Path]:
 
 
 def test_worker_processes_give_the_in_process_results(tmp_path: Path) -> None:
-    paths = _series(tmp_path / "j2k", "MR_small_jp2klossless.dcm", 6)
+    paths = _series(tmp_path / "rle", "MR_small_RLE.dcm", 3)
+    paths += _series(tmp_path / "j2k", "MR_small_jp2klossless.dcm", 3)  # one thread per worker
     paths.append(tmp_path / "missing.dcm")  # a problem, reported the same way
     expected = [read_dicom_file(p) for p in paths]
     got = read_dicom_files(paths, FORCED)
@@ -81,12 +83,17 @@ def test_read_study_reads_compressed_series(tmp_path: Path) -> None:
 
 
 def test_when_worker_processes_pay(tmp_path: Path) -> None:
-    compressed = _series(tmp_path / "j2k", "MR_small_jp2klossless.dcm", 3)
+    compressed = _series(tmp_path / "rle", "MR_small_RLE.dcm", 3)
     plain = _series(tmp_path / "plain", "MR_small.dcm", 3)
+    j2k = _series(tmp_path / "j2k", "MR_small_jp2klossless.dcm", 3)
     assert is_compressed(compressed[0]) and not is_compressed(plain[0])
     assert not is_compressed(tmp_path / "missing.dcm")
+    assert is_compressed(j2k[0]) and not decodes_on_one_core(j2k[0])
+    assert decodes_on_one_core(compressed[0]) and not decodes_on_one_core(plain[0])
+    assert not decodes_on_one_core(tmp_path / "missing.dcm")
     assert decoding_pays(compressed, FORCED)
     assert not decoding_pays(plain, FORCED)  # uncompressed: parsing is cheap, no processes
+    assert not decoding_pays(j2k, FORCED)  # decoded on threads in this process
     assert not decoding_pays(compressed, DecodePolicy(min_files=4, workers=2))  # too few files
     assert not decoding_pays(compressed, DecodePolicy(min_files=2, workers=1))  # one CPU
 
