@@ -104,14 +104,47 @@ def motion_ghosting(array: np.ndarray, shift: float, period: int) -> np.ndarray:
     return np.abs(np.fft.ifft2(k, axes=(1, 2))).astype(np.float32)
 
 
-def check(loaded: LoadedModel, array: np.ndarray) -> tuple[bool, float, list[str]]:
-    """(applicable, distance, reasons) of a model on one series: the triage's own check."""
+Check = tuple[bool, float, list[str], float]
+
+
+def check(loaded: LoadedModel, array: np.ndarray) -> Check:
+    """(applicable, distance, reasons, probability) of a model on one series: the triage's own
+    check, and the probability it would report if the check let it through."""
     description = description_of(loaded)
     prepared = prepare_series(array)
+    loaded.model.eval()
     with torch.no_grad():
         features = loaded.model.features(prepared.network_input(loaded.info.landmarks))
+        logits = loaded.model.head(features).double()
     verdict = assess(description, array, features, prepared=prepared)
-    return bool(verdict.applicable), float(verdict.score or np.nan), list(verdict.reasons)
+    probability = float(torch.softmax(logits, dim=0)[1])
+    return (
+        bool(verdict.applicable),
+        float(verdict.score or np.nan),
+        list(verdict.reasons),
+        probability,
+    )
+
+
+def harm(clean: list[Check], corrupted: list[Check], threshold: float) -> dict[str, float]:
+    """What the corrupted series the check accepts would report against their clean originals:
+    the mean and largest |probability change| and the share of decisions that flip."""
+    pairs = [(c[3], x[3]) for c, x in zip(clean, corrupted, strict=False) if x[0]]
+    if not pairs:
+        return {
+            "accepted": 0,
+            "dp_mean": float("nan"),
+            "dp_max": float("nan"),
+            "flips": float("nan"),
+        }
+    dp = np.array([abs(b - a) for a, b in pairs])
+    flips = [(a >= threshold) != (b >= threshold) for a, b in pairs]
+    return {
+        "accepted": len(pairs),
+        "dp_mean": float(dp.mean()),
+        "dp_max": float(dp.max()),
+        "flips": share(flips),
+    }
 
 
 def share(flags: list[bool]) -> float:
@@ -160,7 +193,7 @@ def main() -> int:
         task, plane = loaded.info.task, loaded.info.plane
         d = description_of(loaded)
         assert d is not None
-        rows: dict[str, list[tuple[bool, float, list[str]]]] = {}
+        rows: dict[str, list[Check]] = {}
         own = [s[plane] for s in held_out]
         rows["held-out"] = [check(loaded, a) for a in own]
         others = [p for p in PLANES if p != plane]
@@ -184,7 +217,13 @@ def main() -> int:
                 any(not x.startswith(("unlike the training", *IMAGE_REASONS)) for x in r[2])
                 for r in results
             ]
+            damaged = name.startswith(("noise", "ghosting"))
             out[name] = {
+                **(
+                    {"accepted_vs_clean": harm(rows["held-out"], results, loaded.info.threshold)}
+                    if damaged
+                    else {}
+                ),
                 "n": len(results),
                 "applicable": share(accepted),
                 "refused": 1.0 - share(accepted),
@@ -217,7 +256,7 @@ def real_data(models: list[LoadedModel]) -> dict[str, object]:
         ]
         for loaded in models:
             if s.shape[0] >= 1:
-                ok, distance, reasons = check(loaded, s.array)
+                ok, distance, reasons, _ = check(loaded, s.array)
                 forced.append((s.name, loaded.info.task, not ok, distance, reasons))
     return {
         "series": len(series),
@@ -286,6 +325,12 @@ def print_tables(record: dict[str, dict[str, object]]) -> None:
                 f"{row['refused_by_distance']:8.1%} {row['refused_by_cheap_checks']:9.1%} "
                 f"{row['refused_by_image_checks']:8.1%} {row['distance_median']:11.2f}"
             )
+            if "accepted_vs_clean" in row:
+                h = row["accepted_vs_clean"]
+                print(
+                    f"  {'':16s} accepted {h['accepted']}: |p - p clean| mean {h['dp_mean']:.3f}, "
+                    f"max {h['dp_max']:.3f}; decisions flipped {h['flips']:.0%}"
+                )
     real = record["real"]
     print(f"\nreal series ({REAL}): {real.get('series')} series")
     if "automatic" in real:
