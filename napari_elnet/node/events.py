@@ -26,6 +26,7 @@ class NodeEvent:
         instances: Instances received so far (``receiving``, ``complete``).
         result: The report's row (``triaged``).
         message: Human-readable detail.
+        late: ``triaged``: instances that arrived after the study's previous triage (0: its first).
     """
 
     kind: EventKind
@@ -34,6 +35,7 @@ class NodeEvent:
     instances: int = 0
     result: StudyResult | None = None
     message: str = ""
+    late: int = 0
 
 
 EventCallback = Callable[[NodeEvent], None]

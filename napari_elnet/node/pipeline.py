@@ -33,7 +33,7 @@ from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.node.config import Peer
 from napari_elnet.node.events import EventCallback, NodeEvent
 from napari_elnet.node.send import send_files
-from napari_elnet.node.stability import study_id_of
+from napari_elnet.node.stability import study_id_of, unfinished_studies
 from napari_elnet.node.store import Store
 from napari_elnet.worklist.batch import WorklistConfig, worklist_steps
 from napari_elnet.worklist.discovery import discover_studies
@@ -114,6 +114,18 @@ def triaged_instances(store: Store, study_uid: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def studies_to_resume(store: Store, report: Path) -> list[str]:
+    """Stored studies to triage on start: those the report does not hold, and those that received
+    instances after their last triage (e.g. just before a crash)."""
+    done = triaged_ids(report)
+    resume = unfinished_studies(store, done)
+    for study_uid in store.studies():
+        seen = triaged_instances(store, study_uid) if study_id_of(study_uid) in done else None
+        if seen is not None and len(store.instances(study_uid)) > seen:
+            resume.append(study_uid)
+    return sorted(resume)
+
+
 def _record_triage(store: Store, study_uid: str, instances: int) -> None:
     folder = store.results_dir(study_uid)
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,9 +175,12 @@ def triage_study(
     if result is None:  # the folder held no readable DICOM: report it like the worklist does
         raise NoUsableSeriesError(f"study {study_id}: no DICOM files found in the store")
     _record_triage(store, study_uid, instances)
+    if late:
+        for old in store.results_dir(study_uid).glob("*.dcm"):  # built from part of the study
+            old.unlink()
     if on_event is not None:
         again = f"triaged again: {late} instance(s) arrived after its first triage" if late else ""
-        on_event(NodeEvent("triaged", study_uid, study_id, result=result, message=again))
+        on_event(NodeEvent("triaged", study_uid, study_id, result=result, message=again, late=late))
     if not config.dicom_results or not captured.results:
         return Outcome(study_uid, result, late=late)
     try:
@@ -194,8 +209,6 @@ def _write_results(
 
     out_dir = store.results_dir(study_uid)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.dcm"):  # a previous triage's objects (already sent)
-        old.unlink()
     return list(write_dicom_results(captured.series, captured.results, models, out_dir))
 
 

@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.node.config import NodeConfig
 from napari_elnet.node.events import EventCallback, NodeEvent
-from napari_elnet.node.pipeline import PipelineConfig, TriageWorker, triaged_ids
+from napari_elnet.node.pipeline import PipelineConfig, TriageWorker, studies_to_resume
 from napari_elnet.node.receiver import Received, Receiver, Refused
 from napari_elnet.node.stability import (
     StabilityWatcher,
     StudyActivity,
     study_id_of,
-    unfinished_studies,
 )
 from napari_elnet.node.store import Store
 
@@ -71,7 +70,7 @@ class Node:
             OSError: The port cannot be bound (nothing is left running then).
             ConfigurationError: The report exists but is not a worklist report.
         """
-        resumed = unfinished_studies(self.store, triaged_ids(self.pipeline.report))
+        resumed = studies_to_resume(self.store, self.pipeline.report)
         self.worker.start()
         self.watcher.start()
         try:

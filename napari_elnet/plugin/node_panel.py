@@ -294,7 +294,7 @@ class NodePanel(QGroupBox):
             cell.setToolTip(event.message)
         if event.kind == "triaged" and event.result is not None:
             self.incoming.item(row, 0).setText(event.result.study)
-            if event.message:
+            if event.late:
                 self.incoming.item(row, STATE_COLUMN).setText("triaged again")
                 self.incoming.item(row, STATE_COLUMN).setToolTip(event.message)
             self._add_to_worklist(event, ref)
@@ -320,7 +320,7 @@ class NodePanel(QGroupBox):
             self.worklist.refs[result.study_id] = ref
         if self.worklist.row_of(result.study_id) is None:
             self.worklist.add_result(result)
-        elif event.message:  # triaged again after late instances: the new result replaces the row
+        elif event.late:  # triaged again after late instances: the new result replaces the row
             self.worklist.replace_result(result)
         self.studyTriaged.emit(result)
 

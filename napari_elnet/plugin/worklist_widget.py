@@ -439,11 +439,16 @@ class WorklistWidget(QWidget):
         return row
 
     def replace_result(self, result: StudyResult) -> int:
-        """Put a study's new result at its rank, removing its old row if it has one; returns the row."""
+        """Put a study's new result at its rank, removing its old row if it has one; returns the row.
+
+        The study's reviewed mark is cleared: what was reviewed was the old result.
+        """
         old = self.row_of(result.study_id)
         if old is not None:
             del self.results[old]
             self.table.removeRow(old)
+            if result.study_id in self.refs:  # marks are keyed by the study's reference
+                self.set_reviewed(result.study_id, False)
         return self.add_result(result)
 
     def _fill_row(self, row: int, result: StudyResult) -> None:

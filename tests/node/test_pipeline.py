@@ -10,7 +10,12 @@ from support.dicom_peers import clone_study, wait_for
 
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.node.events import NodeEvent
-from napari_elnet.node.pipeline import PipelineConfig, TriageWorker, triage_study
+from napari_elnet.node.pipeline import (
+    PipelineConfig,
+    TriageWorker,
+    studies_to_resume,
+    triage_study,
+)
 from napari_elnet.node.stability import study_id_of
 from napari_elnet.node.store import Store
 from napari_elnet.worklist import WorklistConfig, run_worklist
@@ -100,8 +105,8 @@ def test_instances_arriving_after_the_triage_make_it_run_again(
     late = sum(len(by_series[s]) for s in later_series)
     assert again.result is not None and again.late == late
     assert {t.task for t in again.result.tasks if t.series == ""} < not_run
-    assert [e.message for e in events if e.kind == "triaged"] == [
-        f"triaged again: {late} instance(s) arrived after its first triage"
+    assert [(e.late, e.message) for e in events if e.kind == "triaged"] == [
+        (late, f"triaged again: {late} instance(s) arrived after its first triage")
     ]
     rows = read_report(config.report)
     assert [r.study_id for r in rows] == [study_id_of(study_uid)]  # replaced, not appended
@@ -112,4 +117,22 @@ def test_instances_arriving_after_the_triage_make_it_run_again(
 
     # the same instances sent once more change nothing
     store_series(later_series[0])
+    assert studies_to_resume(store, config.report) == []
     assert triage_study(store, study_uid, tiny_models, config).result is None
+
+
+def test_a_study_that_received_instances_after_its_triage_is_resumed_on_start(
+    tmp_path: Path, phantom_files: list[Path], tiny_models: list[LoadedModel]
+) -> None:
+    store, study_uid = stored_study(tmp_path, phantom_files, "ACC-RESUME")
+    config = PipelineConfig(report=store.root / "worklist.csv", device="cpu", dicom_results=False)
+    assert studies_to_resume(store, config.report) == [study_uid]  # not in the report yet
+    assert triage_study(store, study_uid, tiny_models, config).result is not None
+    assert studies_to_resume(store, config.report) == []
+    extra = pydicom.dcmread(phantom_files[0])  # one more instance arrives, then the node stops
+    extra.SOPInstanceUID = pydicom.uid.generate_uid()
+    extra.StudyInstanceUID = study_uid
+    path = tmp_path / "extra.dcm"
+    extra.save_as(path)
+    store.write(study_uid, extra.SeriesInstanceUID, extra.SOPInstanceUID, path.read_bytes())
+    assert studies_to_resume(store, config.report) == [study_uid]

@@ -248,12 +248,16 @@ def test_suspicion_colour_runs_from_green_through_orange_to_red() -> None:
 
 def test_a_study_triaged_again_moves_to_its_new_rank(make_napari_viewer, qtbot, tmp_path) -> None:
     from napari_elnet.worklist import StudyResult
+    from napari_elnet.worklist.discovery import StudyRef
 
     widget = WorklistWidget(make_napari_viewer(), data_dir=tmp_path)
     qtbot.addWidget(widget)
+    widget.refs["dicom-a"] = StudyRef("dicom-a", "A", "dicom", ())
     widget.add_result(StudyResult("dicom-a", "A", "ok", suspicion=0.9))
     widget.add_result(StudyResult("dicom-b", "B", "ok", suspicion=0.5))
+    widget.set_reviewed("dicom-a", True)
     widget.replace_result(StudyResult("dicom-a", "A", "ok", suspicion=0.1))  # late series arrived
+    assert not widget.is_reviewed("dicom-a")  # what was reviewed was the old result
     names = [widget.table.item(r, NAME_COLUMN).text() for r in range(widget.table.rowCount())]
     assert names == ["B", "A"]
     assert [r.suspicion for r in widget.results] == [0.5, 0.1]
