@@ -514,16 +514,20 @@ def bench_ceiling(args: argparse.Namespace, figures: dict[str, object]) -> None:
 
 
 def _forward_only(models: list[Any]) -> Callable[[Any], object]:
-    """Each model's preparation and no-grad forward on its plane's series (the first of it)."""
+    """Each model's preparation and no-grad forward on the series triage chooses for it, each
+    series resized and clipped once for all the models reading it (as triage does)."""
     from napari_elnet.inference.fullgrad import pooled_features
+    from napari_elnet.inference.triage import resolve_choices
     from napari_elnet.transforms.preprocess import prepare_series
 
     def run(study: Any) -> object:
+        prepared: dict[int, Any] = {}
         for loaded in models:
-            chosen = next((s for s in study if s.plane == loaded.info.plane), None)
-            if chosen is not None:
-                x = prepare_series(chosen.array).network_input(loaded.info.landmarks)
-                pooled_features(loaded.model, x)
+            index, _ = resolve_choices(study, models)[loaded.info.task]
+            if index is not None:
+                if index not in prepared:
+                    prepared[index] = prepare_series(study[index].array)
+                pooled_features(loaded.model, prepared[index].network_input(loaded.info.landmarks))
         return None
 
     return run

@@ -453,10 +453,16 @@ def test_the_prepared_series_gives_the_raw_array_path_and_the_former_decisions(
 
 
 def test_the_triage_checks_the_series_it_prepared_for_the_network(
-    described: LoadedModel,
+    described: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     volume = _knee_like(np.random.default_rng(12))
-    (result,) = run_triage([_series(volume)], [described], device="cpu")
+
+    def prepared_again(array: object) -> None:
+        raise AssertionError("the check prepared the series again")
+
+    with monkeypatch.context() as patch:  # the triage hands its PreparedSeries to the check
+        patch.setattr("napari_elnet.inference.applicability.prepare_series", prepared_again)
+        (result,) = run_triage([_series(volume)], [described], device="cpu")
     with torch.no_grad():
         features = described.model.features(prepare_volume(volume, described.info.landmarks))
     alone = assess(description_of(described), volume, features)
