@@ -29,8 +29,9 @@ training (:func:`describe_cases`):
 The profile and the image statistics are taken on the series as triage prepares it
 (:class:`~napari_elnet.transforms.preprocess.PreparedSeries`: resized to 256 x 256 and clipped
 once for every model), so the check reuses the resize, the clip and the foreground landmarks of
-the network input instead of computing its own (description version 3; versions 1 and 2, whose
-limits were fit on the raw series subsampled, are read and checked the same way).
+the network input instead of computing its own (description version 3). Versions 1 and 2 fit
+their limits on the raw series subsampled: they are checked with those statistics
+(:mod:`napari_elnet.inference.raw_statistics`).
 
 :func:`assess` turns a series and its pooled features into an :class:`Applicability`. A model file
 without a description gives :data:`UNKNOWN`. The description is stored in the model file as plain
@@ -165,6 +166,8 @@ class InputChecks:
         profile_limit: Largest allowed profile distance (max over landmarks of |z|).
         image_limits: Largest allowed :func:`image_statistics` (noise floor, ghosting along
             rows, along columns); None for descriptions of version 1 (the check is skipped).
+        raw_statistics: The limits were fit on statistics of the raw series (descriptions of
+            versions 1 and 2), so the series is checked with those.
     """
 
     slices: tuple[int, int]
@@ -174,6 +177,7 @@ class InputChecks:
     profile_scale: tuple[float, ...]
     profile_limit: float
     image_limits: tuple[float, float, float] | None = None
+    raw_statistics: bool = False
 
     def profile_distance(self, profile: np.ndarray) -> float:
         """Max over landmarks of ``|profile - mean| / scale``."""
@@ -189,23 +193,37 @@ class InputChecks:
         """
         found = []
         count, size = array.shape[0], min(array.shape[1:])
-        if prepared is None:
-            prepared = prepare_series(array)
+        profile, values = self.statistics(array, prepared)
         if not self.slices[0] <= count <= self.slices[1]:
             found.append(
                 f"{count} slices, outside the {self.slices[0]}-{self.slices[1]} the model allows"
             )
         if size < self.min_size:
             found.append(f"in-plane size {size} px, below the model's minimum {self.min_size} px")
-        distance = self.profile_distance(intensity_profile(prepared, self.percentiles))
+        distance = self.profile_distance(profile)
         if not distance <= self.profile_limit:
             found.append(
                 f"intensity profile unlike training (distance {distance:.1f} > "
                 f"{self.profile_limit:.1f}: another contrast or scanner scaling?)"
             )
-        if self.image_limits is not None:
-            found.extend(image_reasons(image_statistics(prepared), self.image_limits))
+        if self.image_limits is not None and values is not None:
+            found.extend(image_reasons(values, self.image_limits))
         return found
+
+    def statistics(
+        self, array: np.ndarray, prepared: PreparedSeries | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The series' intensity profile (L,) and image statistics (3,) (None without image
+        limits), taken the way this description's limits were fit."""
+        if self.raw_statistics:
+            from napari_elnet.inference import raw_statistics as raw
+
+            values = None if self.image_limits is None else raw.raw_image_statistics(array)
+            return raw.raw_intensity_profile(array, self.percentiles), values
+        if prepared is None:
+            prepared = prepare_series(array)
+        values = None if self.image_limits is None else image_statistics(prepared)
+        return intensity_profile(prepared, self.percentiles), values
 
 
 def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
@@ -275,7 +293,11 @@ class TrainingDescription:
             "n_fit": self.n_fit,
             "n_threshold": self.n_threshold,
             "quantile": self.quantile,
-            "checks": {k: v for k, v in asdict(self.checks).items() if v is not None},
+            "checks": {
+                k: v
+                for k, v in asdict(self.checks).items()
+                if v is not None and k != "raw_statistics"  # follows from the version
+            },
         }
         return {
             "metadata": json.dumps(meta, sort_keys=True),
@@ -318,6 +340,7 @@ class TrainingDescription:
                 profile_scale=tuple(float(v) for v in c["profile_scale"]),
                 profile_limit=float(c["profile_limit"]),
                 image_limits=image_limits,
+                raw_statistics=version < DESCRIPTION_VERSION,
             )
             if not len(checks.percentiles) == len(checks.profile_mean) == len(checks.profile_scale):
                 raise ValueError("intensity profile lengths disagree")

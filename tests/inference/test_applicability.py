@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from napari_elnet.inference.applicability import (
     intensity_profile,
     ledoit_wolf,
 )
+from napari_elnet.inference.raw_statistics import raw_image_statistics, raw_intensity_profile
 from napari_elnet.inference.triage import run_triage
 from napari_elnet.models.model_file import (
     LoadedModel,
@@ -38,7 +40,6 @@ from napari_elnet.models.model_file import (
     save_model,
 )
 from napari_elnet.transforms.preprocess import prepare_series, prepare_volume
-from tests.support.former_applicability import former_image_statistics, former_intensity_profile
 
 
 class _Case:
@@ -332,10 +333,19 @@ def test_version_2_descriptions_load_with_their_image_limits(
     )
     description = description_of(load_model(path))
     assert description is not None and description.version == 2
-    assert description.checks == description_of(described).checks  # type: ignore[union-attr]
+    current = description_of(described)
+    assert current is not None and not current.checks.raw_statistics
+    assert description.checks == replace(current.checks, raw_statistics=True)
     noisy = _heavy_noise(_knee_like(np.random.default_rng(7)), np.random.default_rng(8), 0.15)
     assert any(r.startswith("image noise") for r in description.checks.reasons(noisy))
+    # its limits are checked against the statistics they were fit on: those of the raw series
+    volume = _knee_like(np.random.default_rng(9), 4, 320)
+    profile, values = description.checks.statistics(volume)
+    np.testing.assert_array_equal(profile, raw_intensity_profile(volume))
+    np.testing.assert_array_equal(values, raw_image_statistics(volume))  # type: ignore[arg-type]
+    assert not np.allclose(values, current.checks.statistics(volume)[1])  # type: ignore[arg-type]
     assert json.loads(description.to_payload()["metadata"])["version"] == 2
+    assert "raw_statistics" not in json.loads(description.to_payload()["metadata"])["checks"]
 
 
 def test_version_1_descriptions_load_without_image_checks(
@@ -444,10 +454,10 @@ def test_the_prepared_series_gives_the_raw_array_path_and_the_former_decisions(
                 # At the network's size the former statistics (raw series subsampled and clipped
                 # on their own) are the same up to the clip and give the same decisions. (Other
                 # sizes differ: the network sees a bilinear resize, not an area average.)
-                old = former_image_statistics(volume)
+                old = raw_image_statistics(volume)
                 np.testing.assert_allclose(image_statistics(prepared), old, atol=0.01)
                 np.testing.assert_allclose(
-                    intensity_profile(prepared), former_intensity_profile(volume), atol=0.01
+                    intensity_profile(prepared), raw_intensity_profile(volume), atol=0.01
                 )
                 assert bool(image_reasons(old, checks.image_limits)) is bool(found)
 

@@ -1,5 +1,12 @@
-"""The applicability statistics as they were before description version 3 (on the raw series,
-subsampled and clipped on their own): the oracle the tests compare the prepared-series path with."""
+"""The applicability statistics of descriptions before version 3, on the raw series.
+
+Descriptions of versions 1 and 2 fit their intensity-profile and image limits on statistics taken
+from the raw series (subsampled to at most PROFILE_SIZE pixels per row, or a few slices
+area-averaged to GHOST_GRID, then clipped on their own), not on the series prepared for the
+network as version 3 does. A model file with such a description is checked with these, the
+statistics its limits were fit on (they differ from the prepared ones at other sizes than 256 px:
+the network sees a bilinear resize, not an area average).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,8 @@ from napari_elnet.inference.applicability import (
     FLOOR_PERCENTILE,
     FLOOR_SHARE,
     GHOST_GRID,
-    GHOST_PERIODS,
     IMAGE_SLICES,
+    _ghosting,
 )
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES, volume_landmarks
 from napari_elnet.transforms.preprocess import clip_bright
@@ -25,10 +32,11 @@ PROFILE_SIZE = 128
 """The profile was taken on every n-th pixel so that at most this many remained per row."""
 
 
-def former_intensity_profile(
+def raw_intensity_profile(
     array: np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES
 ) -> np.ndarray:
-    """intensity_profile of version 2: landmarks of the raw series subsampled, then clipped."""
+    """The intensity profile (L,) of versions 1 and 2: landmarks of the raw series subsampled, then
+    clipped."""
     step = max(1, math.ceil(min(array.shape[1:]) / PROFILE_SIZE))
     sample = np.ascontiguousarray(array[:, ::step, ::step], dtype=np.float32)
     values = volume_landmarks(clip_bright(sample), tuple(percentiles))
@@ -36,8 +44,9 @@ def former_intensity_profile(
     return (values - values[0]) / span if span > 0 else np.zeros_like(values)
 
 
-def former_image_statistics(array: np.ndarray) -> np.ndarray:
-    """image_statistics of version 2: a few raw slices area-averaged to 128, then clipped."""
+def raw_image_statistics(array: np.ndarray) -> np.ndarray:
+    """Noise floor and ghosting (3,) of version 2: a few raw slices area-averaged to GHOST_GRID,
+    then clipped."""
     step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
     first = (array.shape[0] - 1) % step // 2
     sample = torch.from_numpy(np.asarray(array[first::step], dtype=np.float32))
@@ -54,17 +63,4 @@ def former_image_statistics(array: np.ndarray) -> np.ndarray:
     means = means.reshape(-1)
     k = max(1, int(means.size * FLOOR_SHARE))
     floor = float(np.partition(means, k - 1)[:k].mean()) / top
-    return np.array([floor, _former_ghosting(x, 1), _former_ghosting(x, 2)])
-
-
-def _former_ghosting(x: np.ndarray, axis: int) -> float:
-    g = np.abs(np.diff(x, axis=axis))
-    g -= g.mean(axis=(1, 2), keepdims=True)
-    energy = float(np.sum(g * g, dtype=np.float64))
-    if not energy > 0:
-        return 0.0
-    n = x.shape[axis]
-    return max(
-        float(np.sum(g * np.roll(g, round(n / p), axis=axis), dtype=np.float64)) / energy
-        for p in GHOST_PERIODS
-    )
+    return np.array([floor, _ghosting(x, 1), _ghosting(x, 2)])
