@@ -494,9 +494,9 @@ def bench_ceiling(args: argparse.Namespace, figures: dict[str, object]) -> None:
     finally:
         torch.set_num_threads(threads)
     load_s = statistics.median(loading)
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
+    from napari_elnet.common.cpus import usable_cpus
+
+    cores = usable_cpus()
     figures.update(
         ceiling_cores=cores,
         ceiling_load_cpu_s=load_s,

@@ -23,12 +23,13 @@ after pydicom's own plugins: ``Dataset.pixel_array`` elsewhere keeps pydicom's c
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000, UID, JPEG2000Lossless
+
+from napari_elnet.common.cpus import usable_cpus
 
 #: Label of the plugin in pydicom's JPEG 2000 decoders.
 PLUGIN = "napari-elnet-imagecodecs"
@@ -85,8 +86,7 @@ def decoder_threads() -> int:
     """Decoder threads one frame uses (see :func:`set_threads`)."""
     if _threads is not None:
         return _threads
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, MAX_THREADS))
+    return max(1, min(usable_cpus(), MAX_THREADS))
 
 
 def codestream_size(src: bytes) -> tuple[int, int, int, int, bool] | None:

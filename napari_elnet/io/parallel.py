@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from napari_elnet.common.cpus import usable_cpus
 from napari_elnet.common.errors import ConfigurationError, ElnetError
 from napari_elnet.io import jpeg2000
 from napari_elnet.io.dicom_headers import DicomImage, read_dicom_file
@@ -70,13 +70,6 @@ class DecodePolicy:
     def worker_count(self) -> int:
         """Worker processes to use (1: read in this process)."""
         return self.workers or min(usable_cpus(), MAX_WORKERS)
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def is_compressed(path: Path) -> bool:
