@@ -140,9 +140,9 @@ def decode_frame(src: bytes, runner: Any) -> bytes | bytearray:
     import imagecodecs
 
     pixels = imagecodecs.jpeg2k_decode(src, numthreads=decoder_threads())
+    if pixels.dtype.itemsize != (1 if precision <= 8 else 2):  # before any runner option changes
+        raise ValueError(f"OpenJPEG returned {pixels.dtype} for {precision}-bit samples")
     if runner.photometric_interpretation in (PI.YBR_ICT, PI.YBR_RCT):
         runner.set_option("photometric_interpretation", PI.RGB)
     runner.set_option("bits_allocated", 8 if precision <= 8 else 16)
-    if pixels.dtype.itemsize != (1 if precision <= 8 else 2):
-        raise ValueError(f"OpenJPEG returned {pixels.dtype} for {precision}-bit samples")
     return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
