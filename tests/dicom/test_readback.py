@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.dicom_results import TriagedStudy
+from support.dicom_results import TriagedStudy, not_run
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.dicom.readback import (
@@ -18,8 +18,6 @@ from napari_elnet.dicom.readback import (
     results_for_series,
 )
 from napari_elnet.dicom.results import write_dicom_results
-from napari_elnet.inference.applicability import Applicability
-from napari_elnet.inference.triage import TaskResult
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +79,9 @@ def test_a_task_not_assessed_comes_back_without_probability_and_with_its_reason(
     triaged_phantom: TriagedStudy, tmp_path: Path
 ) -> None:
     assessed, first = triaged_phantom.results[1], triaged_phantom.results[0]
-    reason = f"the {first.task} model was not run: the study has no {first.plane} series"
-    not_run = TaskResult.not_assessed(
-        first.task,
-        first.plane,
-        first.threshold,
-        first.model_identity,
-        Applicability(applicable=False, reasons=(reason,)),
-    )
+    missing, reason = not_run(first)
     write_dicom_results(
-        triaged_phantom.series, [not_run, assessed], triaged_phantom.models, tmp_path / "out"
+        triaged_phantom.series, [missing, assessed], triaged_phantom.models, tmp_path / "out"
     )
     restored = {r.task: r for r in results_for_series(tmp_path / "out", triaged_phantom.series)}
     assert set(restored) == {first.task, assessed.task}

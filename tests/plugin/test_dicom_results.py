@@ -13,6 +13,7 @@ import pytest
 from support.dicom_results import (
     TriagedStudy,
     dciodvfy,
+    not_run,
     triaged_small_phantom,
     write_small_phantom,
 )
@@ -137,22 +138,13 @@ def test_a_task_not_assessed_shows_as_a_row_with_its_reason(
 ) -> None:
 
     from napari_elnet.dicom.results import write_dicom_results
-    from napari_elnet.inference.applicability import Applicability
-    from napari_elnet.inference.triage import TaskResult
     from napari_elnet.plugin.triage_widget import TriageWidget
 
     study = tmp_path / "knee"
     shutil.copytree(reopened.folder, study, ignore=shutil.ignore_patterns("elnet-results"))
     first, kept = reopened.results[0], reopened.results[1:]
-    reason = f"the {first.task} model was not run: the study has no {first.plane} series"
-    not_run = TaskResult.not_assessed(
-        first.task,
-        first.plane,
-        first.threshold,
-        first.model_identity,
-        Applicability(applicable=False, reasons=(reason,)),
-    )
-    write_dicom_results(reopened.series, [not_run, *kept], reopened.models, tmp_path / "results")
+    missing, reason = not_run(first)
+    write_dicom_results(reopened.series, [missing, *kept], reopened.models, tmp_path / "results")
     shutil.copytree(tmp_path / "results", study / "elnet-results")
     viewer = make_napari_viewer()
     widget = TriageWidget(viewer)

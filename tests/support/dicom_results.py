@@ -26,6 +26,20 @@ class TriagedStudy:
     models: list[LoadedModel]
 
 
+def not_run(result: TaskResult) -> tuple[TaskResult, str]:
+    """``result``'s task as if its model had not run (no series of its plane), and the reason."""
+    from napari_elnet.inference.applicability import Applicability
+
+    reason = f"the {result.task} model was not run: the study has no {result.plane} series"
+    return TaskResult.not_assessed(
+        result.task,
+        result.plane,
+        result.threshold,
+        result.model_identity,
+        Applicability(applicable=False, reasons=(reason,)),
+    ), reason
+
+
 PHANTOM_SEED = 7
 _CACHE: dict[str, object] = {}
 """One generated phantom study (and its triage) per test session: generating takes ~10 s."""
