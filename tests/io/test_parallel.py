@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
+from support.dicom_peers import wait_for
 
 from napari_elnet.common.errors import ConfigurationError, NoUsableSeriesError
 from napari_elnet.io import jpeg2000
@@ -147,10 +147,7 @@ def test_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     worker = int(parent.stdout.readline())
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 60
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(worker)
+    assert wait_for(lambda: not _alive(worker), 60, interval=0.2)
 
 
 def _alive(pid: int) -> bool:

@@ -1,5 +1,8 @@
 """The preprocessing as it was before the exact fast paths: the oracle the bit-for-bit tests
-compare the current implementation with."""
+compare the current implementation with.
+
+Its knot set-up resembles ``transforms/intensity.py`` on purpose: it is a frozen copy of the former
+code, since an oracle must not call the code it checks."""
 
 from __future__ import annotations
 
