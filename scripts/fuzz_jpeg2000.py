@@ -5,7 +5,8 @@ and pydicom's ``MR_small.dcm`` re-encoded lossless) with 1-8 byte mutations afte
 start (bit flips, random bytes, JPEG 2000 marker bytes, random 32-bit words), written to its own
 folder and loaded with ``napari_elnet.io.load_study`` in a child process (``RLIMIT_AS`` 4 GB, 20 s
 per input). A file may load or be refused with an exception; the child dying (a signal from the C
-decoder) or hanging is a failure, and the folders of those inputs are kept for reproduction.
+decoder) or hanging is a failure, and the folders of those inputs are kept for reproduction (the
+rest of that batch is counted as not run).
 
 Usage: ``python scripts/fuzz_jpeg2000.py --inputs 10000 --seed 2 [--out DIR]``; prints the counts
 as JSON and exits 1 when any input crashed or hung the child.
@@ -120,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             failures.append({"input": folders[len(done)], "returncode": "timeout"})
         for _, outcome in done:
             counts[outcome] = counts.get(outcome, 0) + 1
+        unrun = len(folders) - len(done) - 1  # after the input that killed or hung the child
+        if unrun > 0:
+            counts["not run (the batch's child had died)"] = (
+                counts.get("not run (the batch's child had died)", 0) + unrun
+            )
         kept = {str(f["input"]) for f in failures}
         for folder in folders:
             if folder not in kept:
