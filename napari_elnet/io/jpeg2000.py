@@ -11,8 +11,10 @@ signedness read from the codestream, the sign correction, the YBR_ICT/YBR_RCT ->
 change, the checks of the decoded length and the reshaping. The plugin only replaces the codec call,
 and only for what it was checked to decode identically:
 
-- a bare codestream (SOC, then SIZ: DICOM Part 5 A.4.4); a JP2-wrapped frame goes to pylibjpeg;
-- components without subsampling, all of one precision (1-16 bits) and signedness; else pylibjpeg;
+- a bare codestream (SOC, then SIZ: DICOM Part 5 A.4.4); a JP2-wrapped frame goes to
+  pylibjpeg-openjpeg (its public ``decode_pixel_data``, as pydicom's own plugin calls it);
+- components without subsampling, all of one precision (1-16 bits) and signedness; else
+  pylibjpeg-openjpeg;
 - the image size in SIZ equal to the header's Rows x Columns x SamplesPerPixel: anything else is
   refused (ValueError) before OpenJPEG allocates, so decoding never grows past the size the header
   declares (which :mod:`napari_elnet.io.dicom_pixels` bounds first).
@@ -65,10 +67,15 @@ def plugin_for(syntax: UID) -> str:
     with _lock:
         if syntax not in _registered:
             decoder = get_decoder(syntax)
-            if PLUGIN not in decoder.available_plugins and PLUGIN not in decoder._unavailable:
+            if PLUGIN not in decoder.available_plugins and not _listed_missing(decoder):
                 decoder.add_plugin(PLUGIN, (__name__, "decode_frame"))
             _registered[syntax] = PLUGIN in decoder.available_plugins
     return PLUGIN if _registered[syntax] else ""
+
+
+def _listed_missing(decoder: Any) -> bool:
+    """Whether pydicom already lists the plugin among its unavailable ones (imagecodecs absent)."""
+    return any(entry.startswith(f"{PLUGIN} - ") for entry in decoder.missing_dependencies)
 
 
 def set_threads(threads: int | None) -> None:
@@ -123,13 +130,9 @@ def decode_frame(src: bytes, runner: Any) -> bytes | bytearray:
         ValueError: the codestream's image size differs from the header's.
         imagecodecs.Jpeg2kError: OpenJPEG could not decode the frame.
     """
-    from pydicom.pixels.common import PhotometricInterpretation as PI
-
     size = codestream_size(src)
     if size is None:
-        from pydicom.pixels.decoders.pylibjpeg import _decode_frame
-
-        return _decode_frame(src, runner)
+        return _decode_with_openjpeg(src, runner)
     rows, columns, components, precision, _ = size
     declared = (runner.rows, runner.columns, runner.samples_per_pixel)
     if (rows, columns, components) != declared:
@@ -142,7 +145,28 @@ def decode_frame(src: bytes, runner: Any) -> bytes | bytearray:
     pixels = imagecodecs.jpeg2k_decode(src, numthreads=decoder_threads())
     if pixels.dtype.itemsize != (1 if precision <= 8 else 2):  # before any runner option changes
         raise ValueError(f"OpenJPEG returned {pixels.dtype} for {precision}-bit samples")
+    _set_layout(runner, precision)
+    return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def _decode_with_openjpeg(src: bytes, runner: Any) -> bytearray:
+    """A frame this plugin does not take (JP2-wrapped, subsampled, mixed or > 16-bit samples),
+    decoded on one thread by pylibjpeg-openjpeg, laid out as pydicom's pylibjpeg plugin lays it."""
+    import openjpeg
+
+    frame = openjpeg.decode_pixel_data(src, version=2, **runner.options)
+    if not isinstance(frame, bytearray):  # version 2 returns the frame's bytes
+        raise ValueError(f"pylibjpeg-openjpeg returned {type(frame).__name__}, not bytes")
+    _set_layout(runner, runner.get_option("j2k_precision", runner.bits_stored))
+    return frame
+
+
+def _set_layout(runner: Any, precision: int) -> None:
+    """The runner options of a frame decoded by OpenJPEG: colour transforms undone (RGB), samples in
+    1, 2 or 4 bytes by the codestream's precision."""
+    from pydicom.pixels.common import PhotometricInterpretation as PI
+
     if runner.photometric_interpretation in (PI.YBR_ICT, PI.YBR_RCT):
         runner.set_option("photometric_interpretation", PI.RGB)
-    runner.set_option("bits_allocated", 8 if precision <= 8 else 16)
-    return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+    if 0 < precision <= 32:
+        runner.set_option("bits_allocated", 8 if precision <= 8 else 16 if precision <= 16 else 32)

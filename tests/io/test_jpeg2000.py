@@ -10,7 +10,8 @@ Invariants, one test each:
 3. One decoder thread and several give the same pixels; a thread count below 1 is refused.
 4. A codestream whose image size differs from the header's is refused before OpenJPEG runs;
    corrupt and truncated codestreams become a FileProblem naming the file, never a crash.
-5. A JP2-wrapped frame and 17+ bit samples are left to pydicom's plugin (SIZ not taken).
+5. A JP2-wrapped frame and 17+ bit samples are left to pylibjpeg-openjpeg (SIZ not taken), and a
+   JP2-wrapped file still decodes as pydicom decodes it.
 6. Registering the plugin leaves ``Dataset.pixel_array`` with pydicom's choice, and importing the
    io modules registers nothing and imports no imagecodecs.
 """
@@ -222,6 +223,21 @@ def test_jp2_and_wide_samples_are_left_to_pydicom() -> None:
     wide[42] = 23  # 24-bit unsigned samples
     assert jpeg2000.codestream_size(bytes(wide)) is None
     assert jpeg2000.codestream_size(frame[:40]) is None
+
+
+@pytest.mark.parametrize(("bits", "signed"), [(8, False), (12, False), (16, True)])
+def test_jp2_wrapped_file_decodes_as_pydicom_does(
+    bits: int, signed: bool, calls: list[int]
+) -> None:
+    data = _encoded(bits, signed=signed)
+    pixels = pydicom.dcmread(io.BytesIO(data)).pixel_array
+    jp2 = imagecodecs.jpeg2k_encode(pixels, codecformat="JP2", reversible=True, numthreads=1)
+    assert jpeg2000.codestream_size(jp2) is None  # a JP2 box, not a bare codestream
+    calls.clear()
+
+    _assert_same_as_pydicom(_with_frame(data, jp2))
+
+    assert calls == []  # decoded by pylibjpeg-openjpeg, not by imagecodecs
 
 
 def test_plugin_is_registered_after_pydicoms_own(calls: list[int]) -> None:
