@@ -5,7 +5,9 @@ its sub-commands (each sets ``handler``); :data:`COMMAND_GROUPS` lists them in h
 group, write ``napari_elnet/cli/<group>.py`` (heavy imports inside the handlers, so that ``--help``
 stays fast), import it below and add it to the tuple.
 
-Exit status 0 on success, 2 on unusable input (with a one-line reason on stderr).
+Exit status 0 on success, 2 on unusable input or an output that cannot be written (refused before
+any work is done), 1 when reading or writing a file fails during the run (disk full, permissions
+changed): each with a one-line reason on stderr that names the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from napari_elnet.cli import node, study, training, worklist
-from napari_elnet.cli.output import EXIT_OK, EXIT_UNUSABLE
+from napari_elnet.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 from napari_elnet.common.errors import ElnetError
 
-__all__ = ["COMMAND_GROUPS", "EXIT_OK", "EXIT_UNUSABLE", "build_parser", "main"]
+__all__ = ["COMMAND_GROUPS", "EXIT_FAILED", "EXIT_OK", "EXIT_UNUSABLE", "build_parser", "main"]
 
 #: Modules of this package that add sub-commands, in the order ``--help`` lists them.
 COMMAND_GROUPS = (study, worklist, training, node)
@@ -49,3 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             sys.stderr.write(f"napari-elnet: {message}\n")
             return EXIT_UNUSABLE
+        except OSError as exc:  # a file system failure mid-run: named, without a traceback
+            sys.stderr.write(f"napari-elnet: {os_error_message(exc)}\n")
+            return EXIT_FAILED
+
+
+def os_error_message(exc: OSError) -> str:
+    """``FILE: reason`` of an OSError (both files of a failed rename), or its text."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else reason

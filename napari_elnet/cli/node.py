@@ -30,6 +30,14 @@ def _pipeline(args: argparse.Namespace) -> Any:
     )
 
 
+def _check_outputs(args: argparse.Namespace, pipeline: Any) -> None:
+    """Refuse a store folder or report the node could not write, before it listens or fetches."""
+    from napari_elnet.common.outputs import ensure_writable
+
+    ensure_writable(args.store, folder=True)
+    ensure_writable(pipeline.report, folder=False)
+
+
 def _log_event(event: Any) -> None:
     """One line per event on stderr (``receiving`` only for the first instance and every 50th)."""
     if event.kind == "receiving" and event.instances not in (1,) and event.instances % 50:
@@ -66,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stable_seconds=args.stable_seconds,
     )
     pipeline = _pipeline(args)
+    _check_outputs(args, pipeline)
     node = Node(config, pipeline, chosen_models(args), _log_event)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,6 +108,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from napari_elnet.node.store import Store
 
     peer = Peer.parse(args.source)
+    if not args.list:
+        _check_outputs(args, _pipeline(args))
     query = StudyQuery(
         patient_id=args.patient_id or "",
         study_date=args.study_date or "",

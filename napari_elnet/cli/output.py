@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from napari_elnet.common.series import Series
 
 EXIT_OK = 0
-EXIT_UNUSABLE = 2
+EXIT_FAILED = 1  # a file could not be read or written during the run
+EXIT_UNUSABLE = 2  # unusable input or output argument, refused before any work is done
 
 
 def write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
@@ -30,7 +31,7 @@ def write_json(data: Any, target: str | None, inputs: Sequence[str]) -> None:
         return
     from napari_elnet.common.outputs import ensure_outside_inputs
 
-    path = ensure_outside_inputs(target, inputs)
+    path = ensure_outside_inputs(target, inputs, folder=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
 

@@ -37,6 +37,10 @@ def series_record(index: int, series: Any) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """List the series of a study."""
+    from napari_elnet.common.outputs import ensure_outside_inputs
+
+    if args.json not in (None, "-"):
+        ensure_outside_inputs(args.json, [args.path], folder=False)  # before any output
     series = load_series(args.path, sys.stderr)
     records = [series_record(i, s) for i, s in enumerate(series)]
     rows = [
@@ -63,9 +67,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from napari_elnet.common.outputs import ensure_outside_inputs
     from napari_elnet.inference.triage import run_triage
 
-    for target in (args.json, args.heatmaps, args.dicom_out):
+    for target, folder in ((args.json, False), (args.heatmaps, True), (args.dicom_out, True)):
         if target not in (None, "-"):
-            ensure_outside_inputs(target, [args.path])  # refuse before any work is done
+            ensure_outside_inputs(target, [args.path], folder)  # refuse before any work is done
     models = chosen_models(args)
     series = load_series(args.path, sys.stderr)
     if args.dicom_out:

@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.nproc > 1 and launched_world() == 1:  # start torchrun, which runs this command again
         return launch(args.nproc, _without_nproc(args.argv))
-    out = ensure_outside_inputs(args.out, [args.data])
+    out = ensure_outside_inputs(args.out, [args.data], folder=False)  # before any work is done
     layout = detect_layout(args.data)
     config = train_config(args, layout)
     if launched_world() > 1 and config.folds > 1:
@@ -105,7 +105,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Table 2 metrics of models on a labelled data folder."""
+    from napari_elnet.common.outputs import ensure_outside_inputs
     from napari_elnet.models.model_file import load_model
+
+    if args.json not in (None, "-"):
+        ensure_outside_inputs(args.json, [args.data], folder=False)  # before any work is done
     from napari_elnet.training.evaluate import AUTO, evaluate
     from napari_elnet.training.metrics import METRIC_HEADERS, METRIC_NAMES
 
@@ -131,6 +135,9 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         from napari_elnet.phantom import main_phantom
     except ImportError as exc:
         raise ElnetError(f"phantom data generation is not available in this build ({exc})") from exc
+    from napari_elnet.common.outputs import ensure_writable
+
+    ensure_writable(args.out, folder=True)
     path = main_phantom(Path(args.out), args.n, args.format, args.seed)
     print(f"wrote {args.n} phantom cases ({args.format}) to {path}")
     return EXIT_OK

@@ -93,7 +93,7 @@ def write_dicom_results(
     missing = [r.task for r in results if r.task not in by_task]
     if missing:
         raise ConfigurationError(f"no model given for task(s) {', '.join(missing)}")
-    target = ensure_outside_inputs(out_dir, _input_folders(series))
+    target = ensure_outside_inputs(out_dir, _input_folders(series), folder=True)
     target.mkdir(parents=True, exist_ok=True)
 
     sources: dict[int, SourceSeries] = {}

@@ -63,7 +63,7 @@ def export_results(
     Returns:
         The paths written.
     """
-    target = ensure_outside_inputs(folder, inputs)
+    target = ensure_outside_inputs(folder, inputs, folder=True)
     target.mkdir(parents=True, exist_ok=True)
     written = [target / "results.json", target / "results.csv"]
     records = [r.summary() for r in results]
@@ -86,7 +86,7 @@ def write_heatmaps(
     A model that did not run (no heatmap) has no file. ``folder`` is created if needed and refused
     if it lies inside one of ``inputs``. Returns the paths written.
     """
-    target = ensure_outside_inputs(folder, inputs)
+    target = ensure_outside_inputs(folder, inputs, folder=True)
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for result in results:

@@ -23,6 +23,23 @@ def test_serve_on_a_port_in_use_says_so(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+def test_an_unwritable_store_or_report_is_refused_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    runs = (
+        ["serve", "--store", str(blocker), "--port", "0"],
+        ["serve", "--store", str(tmp_path / "store"), "--report", str(blocker / "r.csv")],
+        ["pull", "--from", "PACS@127.0.0.1:1", "--store", str(blocker / "s")],
+    )
+    for argv in runs:
+        assert main(argv) == EXIT_UNUSABLE
+        err = capsys.readouterr().err
+        assert err.startswith(f"napari-elnet: cannot write {blocker}") and err.count("\n") == 1
+    assert blocker.read_text() == "x"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

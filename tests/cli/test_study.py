@@ -183,3 +183,35 @@ def test_training_progress_keeps_one_line_per_epoch() -> None:
     assert [line.split(" train")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert lines[1].endswith("3.0 vol/s | 1:05")
     assert "[########################] 2/2" in lines[1]
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(
+    mrnet_case: Path, random_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file standing where a folder is needed: exit 2 before the model runs, one line naming it."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    cases = (
+        ("--json", blocker / "r.json", f"{blocker} is a file, not a folder"),
+        ("--heatmaps", blocker, "it is a file, not a folder"),
+    )
+    for option, target, reason in cases:
+        code = main(["predict", str(mrnet_case), "--model", str(random_model), option, str(target)])
+        captured = capsys.readouterr()
+        assert code == 2
+        assert captured.out == ""  # refused before any result
+        assert captured.err == f"napari-elnet: cannot write {target}: {reason}\n"
+    assert blocker.read_text() == "x"
+
+
+def test_a_write_failing_mid_run_exits_1_naming_the_file(
+    mrnet_case: Path, random_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OSError while writing (here a folder where a heatmap file goes): one line, no traceback."""
+    maps = tmp_path / "maps"
+    (maps / "acl_heatmap.npy").mkdir(parents=True)
+    code = main(["predict", str(mrnet_case), "--model", str(random_model), "--heatmaps", str(maps)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("napari-elnet: ") and err.count("\n") == 1
+    assert "acl_heatmap.npy" in err and "Traceback" not in err

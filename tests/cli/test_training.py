@@ -114,6 +114,25 @@ def test_refuses_output_inside_data_folder(data: Path, capsys: pytest.CaptureFix
     assert sorted(p.name for p in data.rglob("*")) == before
 
 
+def test_an_unwritable_output_is_refused_before_training(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train/evaluate/phantom: a file where a folder is needed, exit 2 before any work, one line."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    runs = (
+        ["train", str(data), *TINY, "--out", str(blocker / "m.pt")],
+        ["evaluate", str(data), "--model", str(tmp_path / "none.pt"), "--json", str(blocker / "e")],
+        ["phantom", str(blocker), "--n", "1"],
+    )
+    for argv in runs:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"napari-elnet: cannot write {blocker}") and err.count("\n") == 1
+        assert "is a file, not a folder" in err
+    assert blocker.read_text() == "x"
+
+
 def test_unusable_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(tmp_path), *TINY, "--out", str(tmp_path.parent / "x.pt")]) == 2
     assert "unknown data set layout" in capsys.readouterr().err
