@@ -238,8 +238,8 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     try:
         payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable model file ({first_line[:200]})") from exc
+        reason = unreadable_reason(raw, exc)
+        raise ModelFileError(f"{path}: not a readable model file ({reason})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a napari-elnet model file (no '{FORMAT}' marker)")
     version = payload.get("format_version")
@@ -274,6 +274,31 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     if applicability is not None and not isinstance(applicability, dict):
         raise ModelFileError(f"{path}: invalid applicability description (not a mapping)")
     return LoadedModel(model, info, path, hashlib.sha256(raw).hexdigest(), applicability)
+
+
+TORCH_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x80")
+"""How a ``torch.save`` file starts: a ZIP archive (an empty one too), or a legacy pickle."""
+
+
+def unreadable_reason(raw: bytes, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused the bytes ``raw``, in the user's terms.
+
+    torch's own messages describe its internals, and for a file holding code (a pickled function)
+    they suggest loading it again with ``weights_only=False``, which would run that code: that
+    advice is never passed on.
+    """
+    if not raw.startswith(TORCH_MAGIC):
+        return "not a PyTorch file"
+    text = str(exc).strip()
+    if "weights only load failed" in text.lower():
+        details = [line.strip() for line in text.splitlines() if "unsupported" in line.lower()]
+        detail = f": {details[0][:200]}" if details else ""
+        return (
+            "it holds Python objects other than tensors and plain containers, refused because "
+            f"loading them could run code{detail}"
+        )
+    first = text.splitlines()[0].split(". ")[0][:200] if text else type(exc).__name__
+    return f"damaged or truncated: {first}"  # torch's first sentence, without its speculation
 
 
 def _check_sha256(payload: dict[str, Any], state: dict[str, torch.Tensor], version: int) -> None:

@@ -72,8 +72,20 @@ def test_corrupt_file(tmp_path: Path) -> None:
     info = _info()
     path = save_model(tmp_path / "m.pt", build_model(info), info)
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ModelFileError, match=r"m\.pt: not a readable model file"):
+    with pytest.raises(
+        ModelFileError, match=r"m\.pt: not a readable model file \(damaged or trunc"
+    ):
         load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"\0" * 64, b"\x89PNG\r\n\x1a\n" + b"\0" * 64])
+def test_a_file_of_another_kind_is_named_as_such(tmp_path: Path, content: bytes) -> None:
+    """Not torch's internals (``KeyError: '101'`` for a text file) but what the file is not."""
+    path = tmp_path / "m.pt"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+    assert str(raised.value) == f"{path}: not a readable model file (not a PyTorch file)"
 
 
 def test_foreign_torch_file(tmp_path: Path) -> None:
@@ -112,9 +124,25 @@ def test_loading_never_executes_code(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     with path.open("wb") as handle:
         pickle.dump({"format": "napari-elnet-model", "payload": _Exploit()}, handle, protocol=2)
-    with pytest.raises(ModelFileError, match=r"evil\.pt: not a readable model file"):
+    with pytest.raises(ModelFileError, match=r"evil\.pt: not a readable model file") as raised:
         load_model(path)
     assert not marker.exists()
+    message = str(raised.value)
+    assert "could run code" in message
+    assert "weights_only" not in message  # torch's advice to load it again without the guard
+
+
+def test_a_torch_file_holding_code_is_refused_without_torch_advice(tmp_path: Path) -> None:
+    marker = Path("/tmp/napari-elnet-pwned")
+    marker.unlink(missing_ok=True)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "napari-elnet-model", "payload": _Exploit()}, path)
+    with pytest.raises(ModelFileError) as raised:
+        load_model(path)
+    assert not marker.exists()
+    message = str(raised.value)
+    assert message.startswith(f"{path}: not a readable model file (it holds Python objects")
+    assert "GLOBAL" in message and "weights_only" not in message
 
 
 @pytest.mark.parametrize(
