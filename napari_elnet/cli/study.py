@@ -71,12 +71,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if target not in (None, "-"):
             ensure_outside_inputs(target, [args.path], folder)  # refuse before any work is done
     models = chosen_models(args)
+    overrides = series_overrides(args.series or [], [m.info.task for m in models])
     series = load_series(args.path, sys.stderr)
     if args.dicom_out:
         from napari_elnet.dicom.results import require_dicom_study
 
         require_dicom_study(series)  # .npy input: refuse before any work is done
-    overrides = series_overrides(args.series or [])
     results = run_triage(series, models, device=args.device, overrides=overrides)
     for result in results:
         for message in result.warnings:
@@ -121,13 +121,22 @@ def probability_cell(result: Any) -> str:
     return text
 
 
-def series_overrides(items: list[str]) -> dict[str, int]:
-    """``TASK=INDEX`` items (``--series``) as a task -> series index map."""
+def series_overrides(items: list[str], tasks: list[str]) -> dict[str, int]:
+    """``TASK=INDEX`` items (``--series``) as a task -> series index map.
+
+    Raises:
+        ElnetError: an item is not ``TASK=INDEX``, or names a task none of ``tasks`` (the models'
+            tasks) is for: it would be ignored.
+    """
     overrides: dict[str, int] = {}
     for item in items:
         task, sep, index = item.partition("=")
         if not sep or not task or not index.strip().isdigit():
             raise ElnetError(f"--series wants TASK=INDEX (e.g. acl=2), got {item!r}")
+        if task not in tasks:
+            raise ElnetError(
+                f"--series {item}: no model for task {task!r} (tasks: {', '.join(tasks)})"
+            )
         overrides[task] = int(index)
     return overrides
 

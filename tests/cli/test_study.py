@@ -215,3 +215,14 @@ def test_a_write_failing_mid_run_exits_1_naming_the_file(
     assert code == 1
     assert err.startswith("napari-elnet: ") and err.count("\n") == 1
     assert "acl_heatmap.npy" in err and "Traceback" not in err
+
+
+def test_series_for_a_task_no_model_is_for_is_refused(
+    mrnet_case: Path, random_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--series acll=0`` (a typo) was ignored: the automatic choice ran and the exit was 0."""
+    code = main(["predict", str(mrnet_case), "--model", str(random_model), "--series", "acll=0"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == "napari-elnet: --series acll=0: no model for task 'acll' (tasks: acl)\n"
