@@ -310,9 +310,20 @@ def _read_slowly(path: Path, source: BinaryIO, damaged: bool) -> DicomImage | Fi
 
 
 def _describe(error: Exception) -> str:
-    """One line naming an exception's type and message."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+    """One line naming an exception's type and message.
+
+    A message whose first line ends in ``:`` keeps the lines after it, joined by ``; ``: pydicom
+    says ``Unable to decode as exceptions were raised by all available plugins:`` and then one line
+    per decoder with its reason (``pillow: Pillow does not support 'JPEG Extended' for samples with
+    12-bit precision``), the only part that tells the user what is wrong.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    message = lines[0]
+    if message.endswith(":") and len(lines) > 1:
+        message = f"{message} {'; '.join(line[:200] for line in lines[1:5])}"
+    return f"{type(error).__name__}: {message}"
 
 
 def _image_from(path: Path, ds: Dataset, pixels: np.ndarray) -> DicomImage | FileProblem | None:
