@@ -30,7 +30,7 @@ def series_record(index: int, series: Any) -> dict[str, Any]:
         "description": series.description,
         "uid": series.uid,
         "window": list(series.window) if series.window else None,
-        "files": len(series.files),
+        "files": len(set(series.files)),  # a multi-frame file holds many slices
         "warnings": list(series.warnings),
     }
 

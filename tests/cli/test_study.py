@@ -154,6 +154,18 @@ def test_real_knee_info_and_predict(
     assert forced["applicability"]["outside_plane"] is True
 
 
+def test_info_counts_a_multi_frame_file_once(
+    encodings_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explicit_little.dcm holds 16 frames: one file, not 16 (info said "files": 16)."""
+    assert main(["info", str(encodings_dir / "explicit_little.dcm"), "--json", "-"]) == 0
+    (series,) = json.loads(capsys.readouterr().out)["series"]
+    assert (series["slices"], series["files"]) == (16, 1)
+    assert main(["info", str(encodings_dir), "--json", "-"]) == 0
+    records = json.loads(capsys.readouterr().out)["series"]
+    assert sum(r["files"] for r in records) == len(list(encodings_dir.glob("*.dcm")))
+
+
 def test_training_progress_keeps_one_line_per_epoch() -> None:
     import io
     from types import SimpleNamespace
