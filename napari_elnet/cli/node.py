@@ -194,10 +194,16 @@ def add_commands(sub: Any) -> None:
         "--stable-seconds", type=float, default=defaults.DEFAULT_STABLE_SECONDS, metavar="S",
         help="a study is complete S seconds after its last instance (default 5)",
     )  # fmt: skip
-    serve.add_argument("--max-pdu", type=int, default=defaults.DEFAULT_MAX_PDU, metavar="BYTES")
     serve.add_argument(
-        "--max-associations", type=int, default=defaults.DEFAULT_MAX_ASSOCIATIONS, metavar="N"
-    )
+        "--max-pdu", type=int, default=defaults.DEFAULT_MAX_PDU, metavar="BYTES",
+        help=f"largest PDU accepted (default {defaults.DEFAULT_MAX_PDU}); a longer one aborts "
+        "its association",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-associations", type=int, default=defaults.DEFAULT_MAX_ASSOCIATIONS, metavar="N",
+        help=f"associations served at once (default {defaults.DEFAULT_MAX_ASSOCIATIONS}); more "
+        "are rejected",
+    )  # fmt: skip
     serve.add_argument(
         "--max-study-mb", type=float, default=defaults.DEFAULT_MAX_STUDY_BYTES / 1024**2, metavar="MB",
         help="bytes stored per study (default 2048 MB)",

@@ -21,7 +21,12 @@ def add_model_option(parser: Any) -> None:
 
 def add_device_option(parser: Any) -> None:
     """``--device``: where the models run (``auto`` picks CUDA, then MPS, then the CPU)."""
-    parser.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_NAMES,
+        default="auto",
+        help="where the models run (default auto: CUDA, then Apple MPS, then the CPU)",
+    )
 
 
 def add_json_option(parser: Any) -> None:

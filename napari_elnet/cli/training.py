@@ -198,14 +198,20 @@ def add_commands(sub: Any) -> None:
     train.add_argument("--plane", choices=PLANES, help="default: the paper's per task")
     train.add_argument("--k", type=int, default=4, help="width multiplier (paper: 4)")
     train.add_argument("--norm", choices=NORM_KINDS, help="default: the paper's per task")
-    train.add_argument("--blur", type=int, default=5)
-    train.add_argument("--dropout", type=float, default=0.2)
+    train.add_argument(
+        "--blur", type=int, default=5, help="BlurPool filter size, 1-5 (default 5; 1: no blur)"
+    )
+    train.add_argument("--dropout", type=float, default=0.2, help="dropout rate (default 0.2)")
     train.add_argument("--epochs", type=int, default=200, help="total epochs (paper: 200)")
     train.add_argument(
         "--lr", type=_positive_float, default=2e-5, help="Adam learning rate (paper: 1e-5..3e-5)"
     )
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--weight-decay", type=float, default=0.0, help="Adam weight decay (default 0)"
+    )
+    train.add_argument(
+        "--seed", type=int, default=0, help="seed of weights, split and augmentation (default 0)"
+    )
     train.add_argument("--folds", type=int, default=1, help="N >= 2: stratified N-fold CV")
     train.add_argument(
         "--val-fraction",
@@ -234,7 +240,12 @@ def add_commands(sub: Any) -> None:
         help="stream prepared volumes from an on-disk cache in DIR (default: the user cache "
         "folder) instead of keeping them in memory; always on with --nproc",
     )
-    scale.add_argument("--cache-dtype", choices=("float16", "uint8"), default="float16")
+    scale.add_argument(
+        "--cache-dtype",
+        choices=("float16", "uint8"),
+        default="float16",
+        help="how the cache stores prepared volumes (default float16; uint8: half the disk)",
+    )
     scale.add_argument(
         "--loader-workers", type=int, default=2, help="DataLoader processes reading the cache"
     )
@@ -264,7 +275,13 @@ def add_commands(sub: Any) -> None:
 
     phantom = sub.add_parser("phantom", help="write a synthetic labelled data set")
     phantom.add_argument("out", help="folder to create")
-    phantom.add_argument("--n", type=int, default=20, help="number of cases")
-    phantom.add_argument("--format", choices=("mrnet", "dicom"), default="mrnet")
-    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--n", type=int, default=20, help="number of cases (default 20)")
+    phantom.add_argument(
+        "--format",
+        choices=("mrnet", "dicom"),
+        default="mrnet",
+        help="mrnet: .npy volumes and label CSVs; dicom: one folder per case and labels.csv "
+        "(default mrnet)",
+    )
+    phantom.add_argument("--seed", type=int, default=0, help="same seed, same cases (default 0)")
     phantom.set_defaults(handler=cmd_phantom)
