@@ -7,6 +7,8 @@ so the headers are read again here, without pixel data.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.valuerep import DA, TM
 
-from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError, ElnetWarning
 from napari_elnet.common.series import Series
 
 
@@ -85,6 +88,7 @@ def read_source(series: Series) -> SourceSeries:
     """
     require_dicom(series)
     headers: dict[Path, Dataset] = {}
+    unknown: dict[str, Path] = {}  # a date or time no DICOM value, and its first file
     for file in series.files:
         path = Path(file)
         if path in headers:
@@ -95,7 +99,15 @@ def read_source(series: Series) -> SourceSeries:
             raise ConfigurationError(f"{path}: cannot re-read the DICOM header: {error}") from error
         if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
             raise ConfigurationError(f"{path}: no SOPInstanceUID/SOPClassUID")
-        headers[path] = _with_empty_type2(ds)
+        for problem in _make_dates_conformant(_with_empty_type2(ds)):
+            unknown.setdefault(problem, path)
+        headers[path] = ds
+    for problem, path in unknown.items():
+        warnings.warn(
+            f"{path}: {problem}: left empty (unknown) in the DICOM results",
+            ElnetWarning,
+            stacklevel=2,
+        )
     frames = _frame_numbers(series, headers)
     slices = tuple(
         _reference(headers[Path(file)], frames[index], series, index)
@@ -121,6 +133,54 @@ def _with_empty_type2(ds: Dataset) -> Dataset:
         if keyword not in ds:
             setattr(ds, keyword, None)
     return ds
+
+
+DATES_AND_TIMES: dict[str, type[DA] | type[TM]] = {
+    "StudyDate": DA,
+    "PatientBirthDate": DA,
+    "StudyTime": TM,
+}
+"""The dates and times of the copied modules, which highdicom parses (DA, TM)."""
+_ACR_NEMA_DATE = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")
+_ACR_NEMA_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?$")
+
+
+def conformant_value(value: str, kind: type[DA] | type[TM]) -> str | None:
+    """``value`` in the format of DICOM 3 (``YYYYMMDD``, ``HHMMSS.FFFFFF``), or None if it is none.
+
+    Dates ``YYYY.MM.DD`` and times ``HH:MM:SS`` (the ACR-NEMA formats PS3.5 asks readers to still
+    accept, found in real scanner files) are rewritten without their separators: the same value.
+    """
+    text = value.strip()
+    legacy = (_ACR_NEMA_DATE if kind is DA else _ACR_NEMA_TIME).match(text)
+    if legacy:
+        text = "".join(part or "" for part in legacy.groups())
+    try:
+        kind(text)
+    except ValueError:
+        return None
+    return text
+
+
+def _make_dates_conformant(ds: Dataset) -> list[str]:
+    """Put the header's study and birth dates and study time in DICOM 3 format, in place.
+
+    highdicom refuses any other (a real file's StudyTime ``09:11:56`` made every DICOM result of its
+    study fail). A value that is no date or time at all is emptied (unknown, never invented).
+
+    Returns:
+        One line per emptied value (``StudyTime 'noon' is not a DICOM TM value``).
+    """
+    problems = []
+    for keyword, kind in DATES_AND_TIMES.items():
+        value = str(ds.get(keyword) or "")
+        if not value.strip():
+            continue
+        fixed = conformant_value(value, kind)
+        if fixed is None:
+            problems.append(f"{keyword} {value[:40]!r} is not a DICOM {kind.__name__} value")
+        setattr(ds, keyword, fixed)
+    return problems
 
 
 def _frame_numbers(series: Series, headers: dict[Path, Dataset]) -> list[int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,21 @@ def test_predict_on_the_real_knee_writes_valid_objects(knee_dir: Path, tmp_path:
         assert dciodvfy(out / name)[0] == [], name
         written = pydicom.dcmread(out / name, stop_before_pixels=True)
         assert written.StudyInstanceUID == source.StudyInstanceUID
+
+
+def test_predict_on_a_real_file_with_acr_nema_study_time(
+    encodings_dir: Path, model: Path, tmp_path: Path
+) -> None:
+    """implicit_little.dcm has StudyTime '09:11:56' and StudyDate '1996.06.11' (ACR-NEMA formats):
+    predict --dicom-out died with highdicom's ValueError traceback, triage marked the study an error."""
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(encodings_dir / "implicit_little.dcm", study)
+    out = tmp_path / "dicom"
+    argv = ["predict", str(study), "--model", str(model), "--series", "acl=0", "--dicom-out"]
+    assert main([*argv, str(out)]) == EXIT_OK
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["ELNET_KEY_acl.dcm", "ELNET_MAP_acl.dcm", "ELNET_SR.dcm"]
+    for name in names:
+        written = pydicom.dcmread(out / name, stop_before_pixels=True)
+        assert (written.StudyDate, written.StudyTime) == ("19960611", "091156")

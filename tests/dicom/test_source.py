@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 from support.dicom_factory import write_enhanced_mr, write_stack
 from support.dicom_results import dciodvfy
 
+from napari_elnet.common.errors import ElnetWarning
 from napari_elnet.dicom.parametric_map import heatmap_map
 from napari_elnet.dicom.readback import align_heatmap, read_heatmap
 from napari_elnet.dicom.source import read_source
@@ -50,3 +52,37 @@ def test_single_frame_slices_refer_to_their_own_instances(tmp_path: Path) -> Non
     assert [s.sop_instance_uid for s in source.slices] == uids
     assert all(s.frame_number is None for s in source.slices)
     assert len(source.datasets) == 5
+
+
+def _stack_with(tmp_path: Path, **elements: str) -> Path:
+    """A three-slice axial stack whose headers carry ``elements`` (as written by a scanner)."""
+    folder = tmp_path / "study"
+    for path in write_stack(folder, 3):
+        ds = pydicom.dcmread(path)
+        for keyword, value in elements.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    return folder
+
+
+def test_acr_nema_dates_and_times_are_copied_in_dicom_3_format(tmp_path: Path) -> None:
+    """StudyTime '09:11:56' (real files in ../shared/data/encodings) made highdicom raise."""
+    folder = _stack_with(
+        tmp_path, StudyDate="1996.06.11", StudyTime="09:11:56.25", PatientBirthDate="1950.01.02"
+    )
+    (series,) = load_study(folder)
+    first = read_source(series).first
+    assert (first.StudyDate, first.StudyTime, first.PatientBirthDate) == (
+        "19960611",
+        "091156.25",
+        "19500102",
+    )
+
+
+def test_a_time_that_is_no_time_is_left_unknown_with_a_warning(tmp_path: Path) -> None:
+    folder = _stack_with(tmp_path, StudyTime="noon", StudyDate="20200101")
+    (series,) = load_study(folder)
+    with pytest.warns(ElnetWarning, match=r"slice000\.dcm: StudyTime 'noon' is not a DICOM TM"):
+        first = read_source(series).first
+    assert first.StudyTime in (None, "")
+    assert first.StudyDate == "20200101"
