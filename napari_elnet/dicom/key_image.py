@@ -179,8 +179,9 @@ def key_image(
     pixels = render(grey, heatmap[index], legend)
     reference = source.slices[index]
     orientation_kwargs: dict[str, object] = {"coordinate_system": "PATIENT"}
-    if series.orientation is not None:
-        orientation_kwargs["patient_orientation"] = patient_orientation(series.orientation)
+    letters = None if series.orientation is None else patient_orientation(series.orientation)
+    if letters is not None:  # highdicom takes one letter per direction: the main one first
+        orientation_kwargs["patient_orientation"] = (letters[0][0], letters[1][0])
     else:
         orientation_kwargs["coordinate_system"] = None
     image = SCImage.from_ref_dataset(
@@ -197,6 +198,8 @@ def key_image(
         transfer_syntax_uid="1.2.840.10008.1.2.1",
         **orientation_kwargs,  # type: ignore[arg-type]
     )
+    if letters is not None:  # an oblique direction has up to three letters (PS3.3 C.7.6.1.1.1)
+        image.PatientOrientation = list(letters)
     image.BurnedInAnnotation = "YES"
     image.RecognizableVisualFeatures = "NO"
     image.ImageType = ["DERIVED", "SECONDARY"]

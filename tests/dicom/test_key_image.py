@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from support.dicom_factory import write_stack
 from support.dicom_results import TriagedStudy, dciodvfy
 
 from napari_elnet.dicom.key_image import (
@@ -18,6 +19,7 @@ from napari_elnet.dicom.key_image import (
     render,
 )
 from napari_elnet.dicom.source import read_source
+from napari_elnet.io import load_study
 
 
 def _legend(demo: bool, probability: float = 0.91) -> Legend:
@@ -77,3 +79,19 @@ def test_key_image_refers_to_its_slice_and_passes_dciodvfy(
     reference = ds.SourceImageSequence[0]
     assert reference.ReferencedSOPInstanceUID == source.slices[result.top_slice].sop_instance_uid
     assert ds.StudyInstanceUID == source.first.StudyInstanceUID
+
+
+def test_an_oblique_series_gets_its_key_image(tmp_path: Path) -> None:
+    """Oblique directions have several letters ('PL'): highdicom takes one and raised ValueError
+    ('PL' is not a valid PatientOrientationValuesBiped) on the real jpeg_ls.dcm of ../shared/data."""
+    oblique = (0.569486, 0.822001, 0.0, 0.0, 0.0, -1.0)  # that file's ImageOrientationPatient
+    write_stack(tmp_path / "study", 3, orientation=oblique, size=(32, 32))
+    (series,) = load_study(tmp_path / "study")
+    source = read_source(series)
+    heat = np.random.default_rng(0).random(series.shape).astype(np.float32)
+    legend = Legend("acl", 0.7, 0.5, 1, 3, series.name, demo=True)
+    path = tmp_path / "key.dcm"
+    key_image(source, heat, legend).save_as(path, enforce_file_format=True)
+    assert patient_orientation(series.orientation) == ("PL", "F")
+    assert list(pydicom.dcmread(path).PatientOrientation) == ["PL", "F"]
+    assert dciodvfy(path)[0] == []
