@@ -40,7 +40,8 @@ def heatmap_map(
         series_number: SeriesNumber of the new series.
 
     Raises:
-        ConfigurationError: The heatmap does not match the series, or the series has no slice geometry.
+        ConfigurationError: The heatmap does not match the series, or the series has no slice
+            geometry or no Frame of Reference UID (the map's positions would refer to nothing).
     """
     series = source.series
     if heatmap.shape != series.shape:
@@ -51,6 +52,12 @@ def heatmap_map(
         raise ConfigurationError(
             f"series {series.name} has no slice geometry (ImagePositionPatient/"
             "ImageOrientationPatient): a parametric map cannot be placed on it"
+        )
+    unframed = next((ds for ds in source.datasets if not ds.get("FrameOfReferenceUID")), None)
+    if unframed is not None:  # highdicom raised a bare ValueError
+        raise ConfigurationError(
+            f"{getattr(unframed, 'filename', None) or series.name}: no FrameOfReferenceUID: the "
+            "parametric map's slice positions could not refer to the series' frame of reference"
         )
     values = np.clip(np.nan_to_num(heatmap.astype(np.float32)), 0.0, 1.0)
     orientation = series.orientation

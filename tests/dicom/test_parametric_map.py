@@ -9,11 +9,13 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+from support.dicom_factory import write_stack
 from support.dicom_results import TriagedStudy, dciodvfy
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.dicom.parametric_map import heatmap_map
 from napari_elnet.dicom.source import read_source
+from napari_elnet.io import load_study
 
 
 def _assessed(study: TriagedStudy):
@@ -82,3 +84,13 @@ def test_series_without_geometry_is_refused(triaged_phantom: TriagedStudy) -> No
     )
     with pytest.raises(ConfigurationError, match="no slice geometry"):
         heatmap_map(source, result.heatmap, result.task)
+
+
+def test_series_without_frame_of_reference_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """highdicom raised a bare ValueError (a traceback on the command line) for such a series."""
+    write_stack(tmp_path / "study", 3, size=(16, 16))  # positions and orientation, no FoR UID
+    (series,) = load_study(tmp_path / "study")
+    source = read_source(series)
+    heat = np.zeros(series.shape, dtype=np.float32)
+    with pytest.raises(ConfigurationError, match=r"slice000\.dcm: no FrameOfReferenceUID"):
+        heatmap_map(source, heat, "acl")
