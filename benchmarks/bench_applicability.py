@@ -17,6 +17,10 @@ training split and its thresholds on the recipe's validation split, see
   with the object shifted by s of the field of view, (s, p) in ``GHOSTS``.
 - ``real``: every series of every folder in ``../shared/data`` (automatic choice: plane gate plus
   distribution gate; and each model forced onto each series: distribution gate alone).
+- ``dose`` (``--dose LEVEL ...``): noise of each level on the first ``--n-corrupted`` held-out
+  series of each model's plane: the share refused, and how many decisions flip against the clean
+  series, among all of them (would the model be wrong?) and among those the check accepts (is it
+  wrong where it answers?).
 
 Cost: the applicability check of one series as triage runs it (intensity profile, cheap checks,
 image checks of noise floor and ghosting, Mahalanobis distance; on the series already prepared
@@ -25,8 +29,8 @@ FullGrad pass) against the model's plain forward and against the whole triage of
 FullGrad), median over held-out series.
 
 Usage: ``python benchmarks/bench_applicability.py [--cache DIR] [--n 60] [--n-contrast 20]
-[--json FILE] [--clock cpu --threads 1 --cost-only]``. ``--generate-only`` writes the phantom
-cache and stops.
+[--json FILE] [--clock cpu --threads 1 --cost-only] [--dose 0.05 0.1 0.15 [--dose-only]]``.
+``--generate-only`` writes the phantom cache and stops.
 """
 
 from __future__ import annotations
@@ -147,6 +151,52 @@ def harm(clean: list[Check], corrupted: list[Check], threshold: float) -> dict[s
     }
 
 
+def dose_response(
+    models: list[LoadedModel], studies: list[dict[str, np.ndarray]], levels: list[float]
+) -> dict[str, list[dict[str, float]]]:
+    """Per model and noise level: refused share, decision flips against the clean series among all
+    series and among the accepted ones, largest |probability change|."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for loaded in models:
+        own = [s[loaded.info.plane] for s in studies]
+        clean = [check(loaded, a) for a in own]
+        threshold = loaded.info.threshold
+        rows = []
+        for level in levels:
+            rng = np.random.default_rng(0)
+            noisy = [check(loaded, heavy_noise(a, rng, level)) for a in own]
+            flips = [
+                (c[3] >= threshold) != (x[3] >= threshold)
+                for c, x in zip(clean, noisy, strict=True)
+            ]
+            rows.append(
+                {
+                    "level": level,
+                    "n": len(own),
+                    "refused": 1.0 - share([x[0] for x in noisy]),
+                    "flips_all": int(sum(flips)),
+                    "flips_accepted": int(
+                        sum(f for f, x in zip(flips, noisy, strict=True) if x[0])
+                    ),
+                    "accepted": int(sum(x[0] for x in noisy)),
+                    "dp_max": max(abs(c[3] - x[3]) for c, x in zip(clean, noisy, strict=True)),
+                }
+            )
+        out[loaded.info.task] = rows
+    return out
+
+
+def print_dose(dose: dict[str, list[dict[str, float]]]) -> None:
+    print("\nnoise dose response (Rician sigma = level x p99; flips against the clean series)")
+    for task, rows in dose.items():
+        for r in rows:
+            print(
+                f"  {task:9s} level {r['level']:.2f}: refused {r['refused']:6.1%} of {r['n']}; "
+                f"flips {r['flips_all']} of all, {r['flips_accepted']} of the {r['accepted']} "
+                f"accepted; max |dp| {r['dp_max']:.3f}"
+            )
+
+
 def share(flags: list[bool]) -> float:
     return float(np.mean(flags)) if flags else float("nan")
 
@@ -165,6 +215,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--cost-only", action="store_true", help="measure only the cost")
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument(
+        "--dose", type=float, nargs="+", default=[], help="noise levels of the dose response"
+    )
+    parser.add_argument("--dose-only", action="store_true", help="measure only the dose response")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.threads:
@@ -182,6 +236,13 @@ def main() -> int:
     rng = np.random.default_rng(0)
     record: dict[str, dict[str, object]] = {}
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.dose:
+        record["dose"] = dose_response(models, held_out[: args.n_corrupted], args.dose)
+        print_dose(record["dose"])
+        if args.dose_only:
+            if args.json:
+                args.json.write_text(json.dumps(record, indent=2, default=float) + "\n")
+            return 0
     if args.cost_only:
         record["cost"] = cost(models, held_out[: args.cost_series], clock)
         record["cost"]["clock"] = args.clock  # type: ignore[assignment]
