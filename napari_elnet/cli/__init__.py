@@ -16,6 +16,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from napari_elnet.cli import node, study, training, worklist
 from napari_elnet.cli.output import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        warnings.showwarning = show_warning  # restored when the block ends
         try:
             return handler(args)
         except ElnetError as exc:
@@ -54,6 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:  # a file system failure mid-run: named, without a traceback
             sys.stderr.write(f"napari-elnet: {os_error_message(exc)}\n")
             return EXIT_FAILED
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one line, ``warning: <first line of its message>``, on stderr.
+
+    Python's format adds the warning's source file, line number and source line (a library's, such
+    as highdicom's ``check_person_name(patient_name)``), which read like a crash to a user.
+    """
+    text = str(message).strip()
+    first = text.splitlines()[0] if text else category.__name__
+    (file or sys.stderr).write(f"warning: {first}\n")
 
 
 def os_error_message(exc: OSError) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from support.dicom_factory import write_stack
 from support.dicom_results import dciodvfy, write_small_phantom
 
 from napari_elnet.cli import EXIT_OK, EXIT_UNUSABLE, main
@@ -110,3 +111,23 @@ def test_predict_on_a_real_file_with_acr_nema_study_time(
     for name in names:
         written = pydicom.dcmread(out / name, stop_before_pixels=True)
         assert (written.StudyDate, written.StudyTime) == ("19960611", "091156")
+
+
+def test_warnings_are_one_line_each(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning raised after loading (here: a StudyTime that is no time) is ``warning: ...``
+    on one line, without Python's source file, line number and source line."""
+    study = tmp_path / "study"
+    frame = pydicom.uid.generate_uid()
+    for path in write_stack(study, 3, size=(32, 32)):
+        ds = pydicom.dcmread(path)
+        ds.StudyTime = "noon"
+        ds.FrameOfReferenceUID = frame
+        ds.save_as(path)
+    out = tmp_path / "dicom"
+    code = main(["predict", str(study), "--model", str(model), "--dicom-out", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == EXIT_OK
+    assert any("StudyTime 'noon'" in line for line in err), err
+    assert all(line.startswith(("warning: ", "wrote ")) for line in err), err
