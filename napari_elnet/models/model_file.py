@@ -140,6 +140,10 @@ class ModelInfo:
             raise ConfigurationError(f"plane must be one of {PLANES}, got {self.plane!r}")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigurationError(f"threshold must be in (0, 1), got {self.threshold}")
+        for name in _ARCHITECTURE:  # the ranges load_model checks: never save what cannot load
+            problem = model_schema.FIELDS[name][0](getattr(self.config, name))
+            if problem is not None:
+                raise ConfigurationError(f"{name}: {problem}")
 
     def to_json(self) -> str:
         """JSON text of all fields (the architecture flat: ``k``, ``norm``, ... as in format 1)."""

@@ -151,7 +151,7 @@ def _is_better(auc: float, loss: float, best: dict[str, float] | None) -> bool:
 
 def _model_info(
     config: TrainConfig,
-    landmarks: Landmarks,
+    landmarks: Landmarks | None,
     provenance: dict[str, object],
     metrics: dict[str, float],
     history: list[dict[str, float]],
@@ -458,6 +458,7 @@ def train_steps(
         The run's result; ``path`` is None when no epoch was validated.
     """
     out = Path(out)
+    _model_info(config, None, {}, {}, [])  # the architecture is refused before any data is prepared
     run = _Run(config, fold)
     rng = torch.Generator().manual_seed(config.seed + RNG_OFFSET)
     if valid_set is None:

@@ -147,6 +147,18 @@ def test_a_torch_file_holding_code_is_refused_without_torch_advice(tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("changes", "message"),
+    [({"k": 33}, "k: must be in 1..32"), ({"blur": 6}, "blur: must be in 1..5")],
+)
+def test_an_architecture_load_model_refuses_cannot_be_described(
+    changes: dict, message: str
+) -> None:
+    """k=33 was accepted, trained and saved, and then the file could never be loaded."""
+    with pytest.raises(ConfigurationError, match=message):
+        _info(**changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
     [
         ({"plane": "oblique"}, "plane must be"),
         ({"threshold": 1.5}, "threshold"),

@@ -58,6 +58,19 @@ def test_training_loss_falls(data: Path, tmp_path: Path) -> None:
     assert result.volumes_per_s > 0
 
 
+def test_an_architecture_no_model_file_admits_is_refused_before_preparing(
+    data: Path, tmp_path: Path
+) -> None:
+    """--k 99 prepared every volume and trained; the model file it saved could never be loaded."""
+    train_set, valid_set = _sets(data)
+    steps = train_steps(
+        TrainConfig(**{**TINY, "k": 99}), list(train_set), tmp_path / "m.pt", valid_set
+    )
+    with pytest.raises(ConfigurationError, match=r"k: must be in 1\.\.32"):
+        next(steps)  # before the first progress (preparing the first volume)
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_checkpoint_carries_metadata(data: Path, tmp_path: Path) -> None:
     train_set, valid_set = _sets(data)
     config = TrainConfig(**TINY, epochs=2)
