@@ -17,7 +17,9 @@ same process, which is what travels between machines and between versions):
   lossless series (the real knee of ``../shared/data`` re-encoded, else a phantom series); skipped
   with a message when SimpleITK (the ``bench`` extra) is absent;
 - worklist: phantom studies per minute through ``worklist_steps`` with the shipped models, and the
-  growth of resident memory per study after the first ten (a least-squares slope);
+  growth of resident memory per study after the first ten (a least-squares slope); with
+  ``--lanes 1 2 --rounds R`` the runs with each lane count alternate and the ratio of the last
+  over the first is the median of the rounds' ratios;
 - worklist ceiling: CPU seconds per study on one thread, the same studies held in memory, of
   loading (``load_study_ref``), of the whole triage (``run_triage``: preparation, FullGrad,
   applicability) and of its preparation and forward alone (no FullGrad, no applicability), and the
@@ -400,11 +402,12 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
 
     The root holds ``--distinct`` phantom studies; the run visits ``--studies`` of them, the
     distinct ones in turn under distinct ids (the files are read from disk each time, from the
-    page cache after the first round).
+    page cache after the first round). With ``--lanes A B ...`` the run is repeated with each lane
+    count in turn, ``--rounds`` times, all in this process; the ratio of the last lane count over
+    the first is the median of the rounds' ratios.
     """
     from napari_elnet.models.defaults import load_default_models
-    from napari_elnet.worklist import WorklistConfig, discover_studies
-    from napari_elnet.worklist.batch import worklist_steps
+    from napari_elnet.worklist import discover_studies
 
     root = worklist_data(args.data, args.distinct)
     found = discover_studies(root)
@@ -414,7 +417,51 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     ]
     discovery = replace(found, studies=tuple(refs))
     models = load_default_models()
-    config = WorklistConfig(device=args.device, prefetch=2)
+    if not args.lanes:
+        figures.update(_worklist_run(args, discovery, models, None))
+        return
+    runs: dict[int, list[dict[str, Any]]] = {lanes: [] for lanes in args.lanes}
+    for round_ in range(args.rounds):  # every other round in reverse: no count always first
+        for lanes in args.lanes if round_ % 2 == 0 else args.lanes[::-1]:
+            print(f"worklist round {round_ + 1}, {lanes} lane(s):", flush=True)
+            runs[lanes].append(_worklist_run(args, discovery, models, lanes))
+    first, last = args.lanes[0], args.lanes[-1]
+    ratios = sorted(
+        b["worklist_studies_per_min"] / a["worklist_studies_per_min"]
+        for a, b in zip(runs[first], runs[last], strict=True)
+    )
+    figures.update(
+        worklist_by_lanes={
+            str(lanes): {
+                "studies_per_min": [r["worklist_studies_per_min"] for r in done],
+                "mb_per_study": [r["worklist_mb_per_study"] for r in done],
+                "errors": [r["worklist_errors"] for r in done],
+                "load_average": [r["worklist_load_average"] for r in done],
+            }
+            for lanes, done in runs.items()
+        },
+        worklist_lanes_ratio=statistics.median(ratios),
+        worklist_lanes_ratios=ratios,
+    )
+    for lanes, done in runs.items():
+        rates = ", ".join(f"{r['worklist_studies_per_min']:.1f}" for r in done)
+        slopes = ", ".join(f"{r['worklist_mb_per_study']:.2f}" for r in done)
+        print(f"worklist, {lanes} lane(s): {rates} studies/min; {slopes} MB/study")
+    print(
+        f"worklist: {last} lanes over {first}: {statistics.median(ratios):.2f}x (median of "
+        f"{len(ratios)} rounds, {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
+    )
+
+
+def _worklist_run(
+    args: argparse.Namespace, discovery: Any, models: list[Any], lanes: int | None
+) -> dict[str, Any]:
+    """One worklist run over ``discovery`` (``lanes`` None: the configuration's default)."""
+    from napari_elnet.worklist import WorklistConfig
+    from napari_elnet.worklist.batch import worklist_steps
+
+    lane_field = {} if lanes is None else {"lanes": lanes}
+    config = WorklistConfig(device=args.device, prefetch=2, **lane_field)
     rss: list[float] = []
     loader: list[float] = []
     start = time.perf_counter()
@@ -441,9 +488,20 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     total = [a + b for a, b in zip(rss, loader, strict=True)]
     total_slope = _slope(studies, total[skip:])
     rate = 60.0 * len(rss) / elapsed
-    figures.update(
+    distinct = len({ref.files for ref in discovery.studies})
+    print(
+        f"worklist: {len(rss)} phantom studies ({distinct} distinct), {errors} errors, "
+        f"{elapsed:.1f} s: {rate:.1f} studies/min (target >= 150; lanes: "
+        f"{'default' if lanes is None else lanes}); resident memory "
+        f"{rss[skip]:.0f} MB after study {skip + 1}, {rss[-1]:.0f} MB at the end: "
+        f"{slope:.2f} MB/study (target < 0.5); with the loader process {total_slope:.2f} MB/study "
+        f"({total[skip] if total else 0:.0f} -> {total[-1] if total else 0:.0f} MB); load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    return dict(
+        worklist_lanes=lanes,
         worklist_studies=len(rss),
-        worklist_distinct=len(found.studies),
+        worklist_distinct=distinct,
         worklist_errors=int(errors),
         worklist_studies_per_min=rate,
         worklist_rss_mb_first_last=[rss[skip] if rss else 0.0, rss[-1] if rss else 0.0],
@@ -453,13 +511,7 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
             loader[-1] if loader else 0.0,
         ],
         worklist_with_loader_mb_per_study=total_slope,
-    )
-    print(
-        f"worklist: {len(rss)} phantom studies ({len(found.studies)} distinct), {errors} errors, "
-        f"{elapsed:.1f} s: {rate:.0f} studies/min (target >= 150); resident memory "
-        f"{rss[skip]:.0f} MB after study {skip + 1}, {rss[-1]:.0f} MB at the end: "
-        f"{slope:.2f} MB/study (target < 0.5); with the loader process {total_slope:.2f} MB/study "
-        f"({total[skip] if total else 0:.0f} -> {total[-1] if total else 0:.0f} MB)"
+        worklist_load_average=os.getloadavg()[0],
     )
 
 
@@ -547,6 +599,16 @@ def main() -> None:
     parser.add_argument("--memory-slices", type=int, nargs=2, default=(32, 128))
     parser.add_argument("--studies", type=int, default=200, help="worklist studies (0: skip)")
     parser.add_argument("--distinct", type=int, default=8, help="distinct phantom studies")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="worklist lane counts to run in turn (default: one run with the default lanes)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="worklist runs per lane count (with --lanes)"
+    )
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "napari-elnet-bench-studies"
     )

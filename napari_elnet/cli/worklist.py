@@ -59,6 +59,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     config = WorklistConfig(
         device=args.device,
         prefetch=args.prefetch,
+        lanes=args.lanes,
         report=Path(args.out),
         resume=not args.restart,
         include_phi=args.include_phi,
@@ -126,6 +127,13 @@ def add_commands(sub: Any) -> None:
     )
     triage.add_argument(
         "--prefetch", type=int, default=2, metavar="N", help="studies loaded ahead (default 2)"
+    )
+    triage.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="studies triaged at the same time, each on its own thread with its share of torch's "
+        "threads (default: one per usable core on the CPU, 1 on a GPU)",
     )
     triage.add_argument("--top", type=int, default=20, metavar="N", help="rows shown (default 20)")
     triage.add_argument(

@@ -3,23 +3,38 @@
 The loader thread of a :class:`~napari_elnet.worklist.prefetch.Prefetcher` reads the next studies
 (at most ``prefetch`` waiting) while the generator runs the models on the current one, so the total
 time approaches the larger of the pure load time and the pure compute time instead of their sum.
+On the CPU the models run in ``lanes`` threads (one per usable core by default), each triaging a
+different study with its own copy of the models and torch on ``threads // lanes`` threads of its
+own (:mod:`napari_elnet.worklist.lanes`); torch's kernels release the GIL, and on ELNet's small
+convolutions separate studies use the cores better than two torch threads on one study. Studies
+then finish out of order; the results are kept in the order of the studies, so the report and its
+ranking are those of one lane, with the same probabilities, bit for bit, as one lane at the same
+torch threads per study. Against one lane on more torch threads they differ in float32 rounding
+(~1e-6 relative): ELNet's forward sums in an order that depends on torch's thread count, as
+results already differ between machines with different core counts.
 A study that cannot be loaded or triaged becomes a result with status ``error`` and the reason; it
 never stops the run. With ``config.report`` set the ranked report is rewritten atomically after every
 study, and the studies it already holds are skipped, so a killed run resumes where it stopped.
-Stop early by closing the generator (or setting ``cancel``): the loader thread is shut down.
+Stop early by closing the generator (or setting ``cancel``): the lanes stop at their next step
+(a study in progress on another lane is dropped, as is the current study of a closed generator)
+and the loader thread is shut down.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
+
+from napari_elnet.common.cpus import usable_cpus
 from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError, ElnetError
 from napari_elnet.common.runs import relay
@@ -32,6 +47,7 @@ from napari_elnet.io.study import read_files
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.worklist.allocator import MemoryKeeper
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
+from napari_elnet.worklist.lanes import Lanes, Step
 from napari_elnet.worklist.loading import load_study_ref
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
 from napari_elnet.worklist.report import (
@@ -76,6 +92,10 @@ class WorklistConfig:
             libraries).
         release_margin_mb: Growth of resident memory (MiB) that triggers the release; 0 releases
             after every study.
+        lanes: Studies triaged at the same time, each on its own thread with its own copy of the
+            models and ``torch.get_num_threads() // lanes`` torch threads (at least 1). None
+            (default): one lane per usable core on the CPU, one lane on a GPU (a GPU runs one
+            study's kernels at a time). Never more lanes than studies to triage.
     """
 
     device: str = "auto"
@@ -87,10 +107,13 @@ class WorklistConfig:
     load_process: bool | None = None
     release_memory: bool = True
     release_margin_mb: float = 128.0
+    lanes: int | None = None
 
     def __post_init__(self) -> None:
         if self.prefetch < 1:
             raise ConfigurationError(f"prefetch must be >= 1, got {self.prefetch}")
+        if self.lanes is not None and self.lanes < 1:
+            raise ConfigurationError(f"lanes must be >= 1 (or None: automatic), got {self.lanes}")
         if not self.release_margin_mb >= 0:
             raise ConfigurationError(
                 f"release_margin_mb must be >= 0, got {self.release_margin_mb}"
@@ -230,34 +253,42 @@ def worklist_steps(
         time.perf_counter(), len(discovery.studies), len(discovery.studies) - len(todo)
     )
     keeper = MemoryKeeper(config.release_margin_mb) if config.release_memory else None
-    results: list[StudyResult] = []
+    results: dict[int, StudyResult] = {}  # by position in ``todo``: the report keeps that order
     cancelled = False
+    lanes = lane_count(config, len(todo))
     yield tally.progress("start")
     with (
         _study_loader(loader, config, len(todo)) as load,
         Prefetcher(todo, load, config.prefetch) as prefetcher,
     ):
-        waited = time.perf_counter()
-        for entry in prefetcher:
-            tally.wait += time.perf_counter() - waited
-            tally.load += entry.seconds
-            result = yield from _triage_one(entry, models, config, steps, tally)
-            results.append(result if config.include_phi else without_phi(result))
-            tally.finished += 1
-            tally.errors += result.status == "error"
-            if config.report is not None:
-                write_report(config.report, [*previous, *results], config.include_phi)
-            if keeper is not None:
-                keeper.after_item()
-            yield tally.progress("study", result.study, result=results[-1])
-            if cancel is not None and cancel.is_set() and tally.finished < len(todo):
-                cancelled = True
-                break
-            waited = time.perf_counter()
+        run = (
+            _one_lane(prefetcher, models, config, steps, tally)
+            if lanes == 1
+            else _lanes(prefetcher, models, config, steps, tally, lanes)
+        )
+        with closing(run):
+            for event in run:
+                if isinstance(event, WorklistProgress):
+                    yield event
+                    continue
+                index, result = event
+                results[index] = result if config.include_phi else without_phi(result)
+                tally.finished += 1
+                tally.errors += result.status == "error"
+                if config.report is not None:
+                    write_report(
+                        config.report, [*previous, *_in_order(results)], config.include_phi
+                    )
+                if keeper is not None:
+                    keeper.after_item()
+                yield tally.progress("study", result.study, result=results[index])
+                if cancel is not None and cancel.is_set() and tally.finished < len(todo):
+                    cancelled = True
+                    break
     yield tally.progress("done")
     return WorklistReport(
         root=discovery.root,
-        results=tuple(ranked([*previous, *results])),
+        results=tuple(ranked([*previous, *_in_order(results)])),
         problems=discovery.problems,
         skipped=tally.skipped,
         cancelled=cancelled,
@@ -266,6 +297,94 @@ def worklist_steps(
         compute_seconds=tally.compute,
         wait_seconds=tally.wait,
     )
+
+
+def lane_count(config: WorklistConfig, studies: int) -> int:
+    """Lanes of a run of ``studies`` studies: ``config.lanes``, or when it is None one per usable
+    core on the CPU and one on a GPU; never more than the studies (at least 1)."""
+    if config.lanes is not None:
+        lanes = config.lanes
+    elif resolve_device(config.device).type == "cpu":
+        lanes = usable_cpus()
+    else:
+        lanes = 1
+    return max(1, min(lanes, studies))
+
+
+def _in_order(results: dict[int, StudyResult]) -> list[StudyResult]:
+    """The results in the order of their studies."""
+    return [results[index] for index in sorted(results)]
+
+
+_Event = WorklistProgress | tuple[int, StudyResult]
+"""What a run of the models yields: a task's progress, or a finished study (its position in the
+studies to triage, its result)."""
+
+
+def _one_lane(
+    prefetcher: Prefetcher[StudyRef, Sequence[Series]],
+    models: Sequence[LoadedModel],
+    config: WorklistConfig,
+    steps: TriageSteps,
+    tally: RunTally,
+) -> Generator[_Event, None, None]:
+    """The studies triaged one after the other on the caller's thread."""
+    waited = time.perf_counter()
+    for index, entry in enumerate(prefetcher):
+        tally.wait += time.perf_counter() - waited
+        tally.load += entry.seconds
+        result = yield from _triage_one(entry, models, config, steps, tally)
+        yield index, result
+        waited = time.perf_counter()
+
+
+def _lanes(
+    prefetcher: Prefetcher[StudyRef, Sequence[Series]],
+    models: Sequence[LoadedModel],
+    config: WorklistConfig,
+    steps: TriageSteps,
+    tally: RunTally,
+    lanes: int,
+) -> Generator[_Event, None, None]:
+    """The studies triaged on ``lanes`` threads, each with its own copy of the models (the
+    explanation hooks a model) and its own share of torch's threads.
+
+    torch's thread count of a thread is its own, but setting it also sets the count that threads
+    started later begin with; the caller's count is set back at the end.
+    """
+    before = torch.get_num_threads()
+    threads = max(1, before // lanes)
+    copies = [models, *([_copied(m) for m in models] for _ in range(lanes - 1))]
+    tallies = [RunTally(tally.start, tally.total, tally.skipped) for _ in range(lanes)]
+
+    def setup(lane: int) -> None:
+        torch.set_num_threads(threads)
+
+    def work(
+        entry: Loaded[StudyRef, Sequence[Series]], lane: int
+    ) -> Generator[WorklistProgress, None, StudyResult]:
+        return _triage_one(entry, copies[lane], config, steps, tallies[lane])
+
+    running = Lanes(iter(prefetcher), work, lanes, setup)
+    try:
+        with running:
+            for event in running:
+                if isinstance(event, Step):
+                    yield tally.progress("task", event.progress.study, event.progress.task)
+                    continue
+                tally.load += event.item.seconds
+                tally.compute = sum(t.compute for t in tallies)
+                tally.wait = sum(running.wait_seconds)
+                yield event.index, event.result
+    finally:
+        torch.set_num_threads(before)
+        tally.compute = sum(t.compute for t in tallies)
+        tally.wait = sum(running.wait_seconds)
+
+
+def _copied(loaded: LoadedModel) -> LoadedModel:
+    """``loaded`` with its own copy of the network (a few MB for ELNet)."""
+    return replace(loaded, model=copy.deepcopy(loaded.model))
 
 
 def run_worklist(

@@ -80,7 +80,12 @@ def test_every_model_runs_on_every_study_ranked_by_suspicion(
     assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
     assert progress[0].stage == "start" and progress[-1].stage == "done"
     assert [p.done for p in progress if p.stage == "study"] == [1, 2, 3]
-    assert [p.task for p in progress if p.stage == "task"][:2] == ["acl", "abnormal"]
+    for study in ("ACC0", "ACC1", "ACC2"):  # lanes interleave studies, never a study's tasks
+        tasks = [p.task for p in progress if p.stage == "task" and p.study == study]
+        assert tasks == ["acl", "abnormal"]
+    finished = {p.study: n for n, p in enumerate(progress) if p.stage == "study"}
+    started = {p.study: n for n, p in reversed(list(enumerate(progress))) if p.stage == "task"}
+    assert all(started[study] < finished[study] for study in finished)
     assert progress[-1].eta == 0.0 and progress[-1].elapsed > 0
 
 
@@ -238,9 +243,13 @@ def test_closing_the_generator_stops_the_loader(root: Path, models: list[LoadedM
     assert "worklist-prefetch" not in {t.name for t in threading.enumerate() if t.is_alive()}
 
 
-def test_cancel_event_stops_after_the_current_study(root: Path, models: list[LoadedModel]) -> None:
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_cancel_event_stops_after_the_current_study(
+    root: Path, models: list[LoadedModel], lanes: int
+) -> None:
     cancel = threading.Event()
-    generator = worklist_steps(root, models, WorklistConfig(device="cpu"), cancel=cancel)
+    config = WorklistConfig(device="cpu", lanes=lanes)
+    generator = worklist_steps(root, models, config, cancel=cancel)
     cancel.set()
     while True:
         try:
@@ -250,6 +259,7 @@ def test_cancel_event_stops_after_the_current_study(root: Path, models: list[Loa
             break
     assert report.cancelled is True
     assert len(report.results) == 1
+    assert _alive_workers() == set()
 
 
 def test_studies_are_read_in_a_loader_process_only_for_several_studies() -> None:
@@ -272,3 +282,156 @@ def test_studies_are_read_in_a_loader_process_only_for_several_studies() -> None
     custom = lambda ref: []  # noqa: E731 - a test's own loader runs as given
     with _study_loader(custom, config, 5) as load:
         assert load is custom
+
+
+def _alive_workers() -> set[str]:
+    """The worklist's threads still running (lanes, loader)."""
+    return {t.name for t in threading.enumerate() if t.is_alive() and "worklist-" in t.name}
+
+
+def _tiny_root(folder: Path, studies: int) -> Path:
+    for i in range(studies):
+        write_dicom_study(
+            folder / f"s{i}", f"1.2.826.0.1.3680043.8.498.{400 + i}", accession=f"B{i}"
+        )
+    return folder
+
+
+def test_a_bad_study_on_one_lane_does_not_stop_the_other(
+    tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    """B1 fails to load, and the first study of the second lane fails in the models while the
+    first lane is inside a study; every other study is triaged, on both lanes, and the report
+    holds every study once."""
+    root = _tiny_root(tmp_path / "root", 6)
+    inside = threading.Condition()
+    busy: dict[str, int] = {}
+    studies_on: dict[str, int] = {}
+
+    def loader(ref: StudyRef) -> list[Series]:
+        if ref.name == "B1":
+            raise OSError("disk gone")
+        return load_study_ref(ref)
+
+    def steps(series: Sequence[Series], models: Sequence[LoadedModel], device: str) -> Generator:
+        from napari_elnet.inference.triage import triage_steps
+
+        lane = threading.current_thread().name
+        with inside:
+            busy[lane] = busy.get(lane, 0) + 1
+            studies_on[lane] = studies_on.get(lane, 0) + 1
+            first_on_lane_1 = lane == "worklist-lane-1" and studies_on[lane] == 1
+            inside.notify_all()
+        try:
+            yield TriageProgress("acl", "prepare", 0, 1)
+            if first_on_lane_1:
+                with inside:
+                    assert inside.wait_for(lambda: busy.get("worklist-lane-0", 0) > 0, 30)
+                raise RuntimeError("out of memory")
+            return (yield from triage_steps(series, models, device))
+        finally:
+            with inside:
+                busy[lane] -= 1
+
+    out = tmp_path / "report.json"
+    report = _run(root, models, report=out, loader=loader, steps=steps, lanes=2)
+    statuses = sorted((r.study, r.status, r.reason) for r in report.results)
+    errors = [s for s in statuses if s[1] == "error"]
+    assert ("B1", "error", "OSError: disk gone") in errors
+    assert [e[2] for e in errors if e[0] != "B1"] == ["RuntimeError: out of memory"]
+    assert len([s for s in statuses if s[1] == "ok"]) == 4
+    assert set(studies_on) == {"worklist-lane-0", "worklist-lane-1"}
+    assert sum(studies_on.values()) == 5
+    assert sorted(r.study for r in read_report(out)) == [f"B{i}" for i in range(6)]
+
+
+def test_closing_the_generator_stops_every_lane(tmp_path: Path, models: list[LoadedModel]) -> None:
+    """The GUI's stop (its relay closes the generator at the next step): both lanes are inside a
+    study, both studies' triage generators are closed, no worklist thread is left, and torch's
+    thread count is the caller's again."""
+    import torch
+
+    from napari_elnet.common.runs import relay
+
+    root = _tiny_root(tmp_path / "root", 8)
+    both_in = threading.Barrier(2, timeout=30)
+    opened: list[str] = []
+    closed: list[str] = []
+
+    def steps(series: Sequence[Series], models: Sequence[LoadedModel], device: str) -> Generator:
+        opened.append(series[0].name)
+        try:
+            both_in.wait()  # only two concurrent lanes get past this
+            while True:  # a study that never ends: only the stop ends it
+                yield TriageProgress("acl", "prepare", 0, 1)
+        finally:
+            closed.append(series[0].name)
+
+    cancel = threading.Event()
+    before = torch.get_num_threads()
+    config = WorklistConfig(device="cpu", lanes=2)
+    run = relay(worklist_steps(root, models, config, steps=steps), cancel)
+    tasks = 0
+    for progress in run:
+        tasks += progress.stage == "task"
+        if tasks == 10:
+            cancel.set()
+    assert len(opened) == 2 and sorted(closed) == sorted(opened)
+    assert _alive_workers() == set()
+    assert torch.get_num_threads() == before
+
+
+def test_each_lane_has_its_own_models_and_its_share_of_torch_threads(
+    tmp_path: Path, models: list[LoadedModel]
+) -> None:
+    import torch
+
+    root = _tiny_root(tmp_path / "root", 6)
+    seen: dict[str, set[tuple[int, ...]]] = {}
+    threads: dict[str, set[int]] = {}
+    both_in = threading.Barrier(2, timeout=30)
+
+    def steps(
+        series: Sequence[Series], lane_models: Sequence[LoadedModel], device: str
+    ) -> Generator:
+        from napari_elnet.inference.triage import triage_steps
+
+        name = threading.current_thread().name
+        seen.setdefault(name, set()).add(tuple(id(m.model) for m in lane_models))
+        threads.setdefault(name, set()).add(torch.get_num_threads())
+        both_in.wait()
+        return (yield from triage_steps(series, lane_models, device))
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        report = _run(root, models, steps=steps, lanes=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert [r.status for r in report.results] == ["ok"] * 6
+    assert set(seen) == {"worklist-lane-0", "worklist-lane-1"}
+    assert all(len(ids) == 1 for ids in seen.values())
+    lane0, lane1 = (next(iter(seen[f"worklist-lane-{k}"])) for k in (0, 1))
+    assert lane0 == tuple(id(m.model) for m in models)  # the first lane uses the caller's models
+    assert set(lane0).isdisjoint(lane1)
+    assert threads == {"worklist-lane-0": {1}, "worklist-lane-1": {1}}
+
+
+def test_lane_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from napari_elnet.common.cpus import usable_cpus
+    from napari_elnet.worklist import batch
+
+    assert batch.lane_count(WorklistConfig(device="cpu"), 100) == usable_cpus()
+    assert batch.lane_count(WorklistConfig(device="cpu", lanes=3), 100) == 3
+    assert batch.lane_count(WorklistConfig(device="cpu", lanes=3), 2) == 2
+    assert batch.lane_count(WorklistConfig(device="cpu", lanes=3), 0) == 1
+    monkeypatch.setattr(batch, "resolve_device", lambda device: torch.device("cuda"))
+    assert batch.lane_count(WorklistConfig(device="cuda"), 100) == 1
+    assert batch.lane_count(WorklistConfig(device="cuda", lanes=2), 100) == 2
+    with pytest.raises(
+        ConfigurationError, match=r"lanes must be >= 1 \(or None: automatic\), got 0"
+    ):
+        WorklistConfig(lanes=0)

@@ -29,6 +29,8 @@ from napari_elnet.worklist import WorklistConfig, discover_studies, read_report,
 
 one_thread = pytest.fixture(single_thread, autouse=True)
 STUDIES = 6
+LANES = 2
+"""Two studies triaged at a time: results arrive out of order, the report must still be whole."""
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +39,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> list[LoadedModel]:
 
 
 def _child(root: str, model: str, report: str) -> None:
-    """Triage ``root`` into ``report``, slowly enough (0.1 s per study) to be killed midway."""
+    """Triage ``root`` into ``report``, slowly enough (0.1 s per study: the lanes wait for the
+    progress callback) to be killed midway."""
     import torch
 
     torch.set_num_threads(1)
 
     def slow(progress: object) -> None:
-        time.sleep(0.02)
+        time.sleep(0.05)
 
-    config = WorklistConfig(device="cpu", report=Path(report), load_process=False, prefetch=1)
+    config = WorklistConfig(
+        device="cpu", report=Path(report), load_process=False, prefetch=1, lanes=LANES
+    )
     run_worklist(root, [load_model(model)], config, slow)
 
 

@@ -75,3 +75,54 @@ def test_ranking_follows_the_default_models(tmp_path: Path) -> None:
         next(t.probability for t in by_case[c].tasks if t.task == "abnormal") for c in cases
     ]
     assert roc_auc(truth, suspicion) >= roc_auc(truth, abnormal_model) - 0.1
+
+
+def test_two_lanes_give_the_report_of_one_lane(tmp_path: Path) -> None:
+    """Two lanes (one torch thread each) give the report of one lane on one thread, bit for bit
+    (shipped models, or random ones without; a study that cannot be read included); the written
+    reports differ only in the timings. One lane on two torch threads gives the same ranking, its
+    probabilities differing in float32 rounding only: ELNet's forward on a whole series sums in an
+    order that depends on torch's thread count (its pooled features differ by up to 2.4e-6 between
+    one and two threads; the network inputs are the same bits)."""
+    import json
+    from dataclasses import replace
+
+    import torch
+    from support.worklist_factory import write_dicom_study
+
+    models = load_default_models() or make_models(
+        tmp_path / "models", [("acl", "axial"), ("meniscus", "coronal"), ("abnormal", "sagittal")]
+    )
+    root = tmp_path / "phantom"
+    phantom.write_dicom_dataset(root, 3, 2)
+    broken = write_dicom_study(root / "broken", "1.2.826.0.1.3680043.8.498.77", accession="BAD")
+    for path in broken:
+        path.write_bytes(path.read_bytes()[:-1000])  # pixel data cut short
+    before = torch.get_num_threads()
+    reports, written = [], []
+    try:
+        for lanes, threads in ((1, 1), (2, 2), (1, 2)):  # threads: the caller's torch threads
+            torch.set_num_threads(threads)
+            out = tmp_path / f"lanes{lanes}-{threads}.json"
+            config = WorklistConfig(device="cpu", report=out, lanes=lanes)
+            reports.append(run_worklist(root, models, config))
+            written.append(json.loads(out.read_text()))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    one, two, serial = ([replace(r, seconds=0.0) for r in report.results] for report in reports)
+    assert len(one) == 4 and [r.status for r in one].count("error") == 1
+    assert one == two  # every field, probabilities compared exactly
+    assert _without_seconds(written[0]) == _without_seconds(written[1])
+    assert [r.study_id for r in serial] == [r.study_id for r in one]
+    probabilities = [[t.probability for r in rs for t in r.tasks] for rs in (one, serial)]
+    assert probabilities[0] == pytest.approx(probabilities[1], rel=1e-4, abs=1e-9)
+
+
+def _without_seconds(value: object) -> object:
+    """A parsed JSON report without its ``seconds`` fields (the only ones that vary by run)."""
+    if isinstance(value, dict):
+        return {k: _without_seconds(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_without_seconds(v) for v in value]
+    return value
