@@ -23,8 +23,13 @@ training (:func:`describe_cases`):
   *ghosting* along rows and along columns: the autocorrelation of the gradient magnitude along
   that axis at a shift of 1/2 ... 1/8 of the field of view (motion during the acquisition puts
   shifted replicas of the object's edges along the phase-encoding direction; anatomy does not
-  repeat at those shifts). Refused above the largest value of the training series (fit and
-  validation; ghosting: times GHOST_MARGIN). Descriptions of version 1 have none and skip them.
+  repeat at those shifts), and the *grain*: Immerkaer's noise estimate on the 256 x 256 slices
+  before the averaging, relative to the same percentile (noise the resize did not average away:
+  a 256 px series with heavy noise keeps its dark areas at a Rician floor of about 1.25 sigma,
+  which the training series' largest floor can exceed, while its grain is far above theirs).
+  Refused above the largest value of the training series (fit and validation; ghosting: times
+  GHOST_MARGIN). Descriptions of version 1 have none and skip them; version 2 and 3 have no grain
+  limit.
 
 The profile and the image statistics are taken on the series as triage prepares it
 (:class:`~napari_elnet.transforms.preprocess.PreparedSeries`: resized to 256 x 256 and clipped
@@ -57,10 +62,13 @@ from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES
 from napari_elnet.transforms.preprocess import PreparedSeries, prepare_series
 
-DESCRIPTION_VERSION = 3
-"""3: profile and image statistics on the prepared 256 x 256 series; 2: adds the image checks
-(``checks.image_limits``, on the raw series); 1: no image checks. All three are read."""
-READ_VERSIONS = (1, 2, DESCRIPTION_VERSION)
+DESCRIPTION_VERSION = 4
+"""4: adds the grain limit; 3: profile and image statistics on the prepared 256 x 256 series; 2:
+adds the image checks (``checks.image_limits``, on the raw series); 1: no image checks. All four
+are read."""
+READ_VERSIONS = (1, 2, 3, DESCRIPTION_VERSION)
+PREPARED_VERSION = 3
+"""The first version whose statistics are taken on the prepared series (older: raw series)."""
 """Description versions :meth:`TrainingDescription.from_payload` accepts."""
 METHOD = "mahalanobis/ledoit-wolf"
 THRESHOLD_QUANTILE = 0.99
@@ -87,8 +95,9 @@ GHOST_PERIODS = (2, 3, 4, 5, 6, 8)
 GHOST_MARGIN = 1.25
 """The ghosting limits are this times the largest value of the training series (the noise floor
 limit is the largest value itself: heavy noise lifts it only a little above the training range)."""
-IMAGE_NAMES = ("noise floor", "ghosting along rows", "ghosting along columns")
-"""The image statistics, in the order of :func:`image_statistics` and ``image_limits``."""
+IMAGE_NAMES = ("noise floor", "ghosting along rows", "ghosting along columns", "grain")
+"""The image statistics, in the order of :func:`image_statistics` and ``image_limits`` (versions 2
+and 3 have limits for the first three only)."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +174,8 @@ class InputChecks:
             profiles (see :func:`intensity_profile`).
         profile_limit: Largest allowed profile distance (max over landmarks of |z|).
         image_limits: Largest allowed :func:`image_statistics` (noise floor, ghosting along
-            rows, along columns); None for descriptions of version 1 (the check is skipped).
+            rows, along columns, grain; versions 2 and 3 without grain); None for descriptions
+            of version 1 (the check is skipped).
         raw_statistics: The limits were fit on statistics of the raw series (descriptions of
             versions 1 and 2), so the series is checked with those.
     """
@@ -176,7 +186,7 @@ class InputChecks:
     profile_mean: tuple[float, ...]
     profile_scale: tuple[float, ...]
     profile_limit: float
-    image_limits: tuple[float, float, float] | None = None
+    image_limits: tuple[float, ...] | None = None
     raw_statistics: bool = False
 
     def profile_distance(self, profile: np.ndarray) -> float:
@@ -213,7 +223,7 @@ class InputChecks:
     def statistics(
         self, array: np.ndarray, prepared: PreparedSeries | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The series' intensity profile (L,) and image statistics (3,) (None without image
+        """The series' intensity profile (L,) and image statistics (3 or 4,) (None without image
         limits), taken the way this description's limits were fit."""
         if self.raw_statistics:
             from napari_elnet.inference import raw_statistics as raw
@@ -227,8 +237,12 @@ class InputChecks:
 
 
 def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
-    """Reasons for :func:`image_statistics` ``values`` above their ``limits`` ([] when none)."""
-    floor, rows, columns = (float(v) for v in values)
+    """Reasons for :func:`image_statistics` ``values`` above their ``limits`` ([] when none).
+
+    ``limits`` may be shorter than ``values`` (a description without a grain limit): the
+    statistics without a limit are not checked.
+    """
+    floor, rows, columns = (float(v) for v in values[:3])
     found = []
     if not floor <= limits[0]:
         found.append(
@@ -241,6 +255,11 @@ def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
                 f"ghosting unlike training: repeated edges along the {name}, as from motion "
                 f"during the acquisition (ghost score {value:.3f} > {limit:.3f})"
             )
+    if len(limits) > 3 and not float(values[3]) <= limits[3]:
+        found.append(
+            f"image noise far above training: grainy at the network's scale (grain "
+            f"{float(values[3]):.3f} > {limits[3]:.3f} of the bright signal)"
+        )
     return found
 
 
@@ -327,11 +346,12 @@ class TrainingDescription:
             image_limits = None
             if version > 1:
                 limits = [float(v) for v in c["image_limits"]]
-                if len(limits) != len(IMAGE_NAMES):
-                    raise ValueError(f"{len(limits)} image limits, expected {len(IMAGE_NAMES)}")
+                expected = len(IMAGE_NAMES) if version == DESCRIPTION_VERSION else 3
+                if len(limits) != expected:
+                    raise ValueError(f"{len(limits)} image limits, expected {expected}")
                 if not all(math.isfinite(v) and v > 0 for v in limits):
                     raise ValueError(f"image limits {limits} are not positive numbers")
-                image_limits = (limits[0], limits[1], limits[2])
+                image_limits = tuple(limits)
             checks = InputChecks(
                 slices=(int(c["slices"][0]), int(c["slices"][1])),
                 min_size=int(c["min_size"]),
@@ -340,7 +360,7 @@ class TrainingDescription:
                 profile_scale=tuple(float(v) for v in c["profile_scale"]),
                 profile_limit=float(c["profile_limit"]),
                 image_limits=image_limits,
-                raw_statistics=version < DESCRIPTION_VERSION,
+                raw_statistics=version < PREPARED_VERSION,
             )
             if not len(checks.percentiles) == len(checks.profile_mean) == len(checks.profile_scale):
                 raise ValueError("intensity profile lengths disagree")
@@ -471,7 +491,7 @@ def intensity_profile(
 
 
 def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
-    """Noise floor and ghosting of a series at the scale the network sees, shape (3,).
+    """Noise floor, ghosting and grain of a series at the scale the network sees, shape (4,).
 
     On the series as triage prepares it (a raw (S, H, W) array is prepared first): at most
     IMAGE_SLICES evenly spaced slices of the 256 x 256 clipped series, averaged over 2 x 2 areas
@@ -482,7 +502,10 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
       view (8 x 8 pixels of 256), divided by the FLOOR_PERCENTILE-th percentile (scale free);
     - ghosting along rows (axis 1) and along columns (axis 2): the largest autocorrelation
       coefficient of the gradient magnitude along that axis (its mean removed, circular) at a
-      shift of 1/p of the field of view, p in GHOST_PERIODS.
+      shift of 1/p of the field of view, p in GHOST_PERIODS;
+    - grain: Immerkaer's noise estimate (Immerkaer, CVIU 1996: the mean absolute response to
+      the separable mask [1, -2, 1] x [1, -2, 1], times sqrt(pi / 2) / 6) of the sampled 256 x
+      256 slices before the averaging, divided by the same percentile.
 
     A constant series gives zeros.
     """
@@ -490,7 +513,8 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     clipped = prepared.clipped
     step = max(1, math.ceil(clipped.shape[0] / IMAGE_SLICES))
     first = (clipped.shape[0] - 1) % step // 2
-    x = _area_mean(clipped[first::step], INPUT_SIZE // GHOST_GRID)
+    sampled = clipped[first::step]
+    x = _area_mean(sampled, INPUT_SIZE // GHOST_GRID)
     flat = x.reshape(-1)
     rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
     top = float(np.partition(flat, rank)[rank])
@@ -499,7 +523,18 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     means = _area_mean(x, GHOST_GRID // FLOOR_BLOCKS).reshape(-1)
     k = max(1, int(means.size * FLOOR_SHARE))
     floor = float(np.partition(means, k - 1)[:k].mean(dtype=np.float64)) / top
-    return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2)])
+    grain = _immerkaer_sigma(sampled) / top
+    return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2), grain])
+
+
+def _immerkaer_sigma(x: np.ndarray) -> float:
+    """Immerkaer's noise standard deviation of (S, H, W) slices (0 when H or W < 3)."""
+    if min(x.shape[1:]) < 3:
+        return 0.0
+    x = np.asarray(x, dtype=np.float32)
+    rows = x[:, :-2] - 2 * x[:, 1:-1] + x[:, 2:]
+    response = rows[:, :, :-2] - 2 * rows[:, :, 1:-1] + rows[:, :, 2:]
+    return float(np.abs(response).mean(dtype=np.float64)) * math.sqrt(math.pi / 2) / 6
 
 
 def _area_mean(x: np.ndarray, factor: int) -> np.ndarray:
@@ -643,6 +678,7 @@ def fit_description(
             float(top[0]),
             GHOST_MARGIN * float(top[1]),
             GHOST_MARGIN * float(top[2]),
+            *(float(v) for v in top[3:]),
         )
     checks = replace(
         draft.checks,

@@ -288,7 +288,7 @@ def test_image_statistics_are_scale_free_and_rise_with_noise_and_ghosting() -> N
     np.testing.assert_allclose(image_statistics(volume), image_statistics(volume * 9), rtol=1e-4)
     # a new clean volume stays within the description's limits (ghosting: the largest clean
     # value times GHOST_MARGIN)
-    assert (image_statistics(volume) <= top * np.array([1, GHOST_MARGIN, GHOST_MARGIN])).all()
+    assert (image_statistics(volume) <= top * np.array([1, GHOST_MARGIN, GHOST_MARGIN, 1])).all()
     assert image_statistics(_heavy_noise(volume, rng, 0.15))[0] > top[0]
     along_rows, along_columns = (
         image_statistics(_ghosted(volume, 1)),
@@ -296,6 +296,26 @@ def test_image_statistics_are_scale_free_and_rise_with_noise_and_ghosting() -> N
     )
     assert along_rows[1] > top[1] and along_columns[2] > top[2]
     assert not image_statistics(np.zeros((3, 32, 32), np.float32)).any()
+
+
+def test_grain_finds_noise_the_floor_misses_in_a_256_px_series() -> None:
+    # In a 256 px series nothing averages the noise away; a Rician floor of ~1.25 sigma in the
+    # dark areas can stay below a training floor, while the grain rises with sigma.
+    rng = np.random.default_rng(11)
+    clean = np.stack([image_statistics(_knee_like(rng, 4, 256)) for _ in range(8)])
+    volume = _knee_like(rng, 4, 256)
+    levels = [image_statistics(_heavy_noise(volume, rng, x))[3] for x in (0.05, 0.1, 0.15)]
+    assert levels[0] < levels[1] < levels[2]
+    assert levels[2] > 2 * clean[:, 3].max()
+    # Immerkaer's estimate: about the sigma of white Gaussian noise on a flat image
+    flat = np.full((4, 256, 256), 100.0, np.float32) + rng.normal(0, 5.0, (4, 256, 256))
+    prepared = prepare_series(flat.astype(np.float32))
+    top = float(np.percentile(_area_mean_2(prepared.clipped), 99))
+    assert image_statistics(prepared)[3] * top == pytest.approx(5.0, rel=0.05)
+
+
+def _area_mean_2(x: np.ndarray) -> np.ndarray:
+    return (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) * 0.25
 
 
 def test_image_checks_refuse_noisy_and_ghosted_series(described: LoadedModel) -> None:
@@ -323,8 +343,9 @@ def test_version_2_descriptions_load_with_their_image_limits(
 ) -> None:
     payload = dict(described.applicability or {})
     meta = json.loads(payload["metadata"])
-    assert meta["version"] == DESCRIPTION_VERSION == 3
-    meta["version"] = 2  # same fields; its limits were fit on the raw series
+    assert meta["version"] == DESCRIPTION_VERSION == 4
+    meta["version"] = 2  # its limits were fit on the raw series, and it has no grain limit
+    meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
     path = save_model(
         tmp_path / "v2.pt",
         described.model,
@@ -335,7 +356,11 @@ def test_version_2_descriptions_load_with_their_image_limits(
     assert description is not None and description.version == 2
     current = description_of(described)
     assert current is not None and not current.checks.raw_statistics
-    assert description.checks == replace(current.checks, raw_statistics=True)
+    assert description.checks == replace(
+        current.checks,
+        raw_statistics=True,
+        image_limits=current.checks.image_limits[:3],  # type: ignore[index]
+    )
     noisy = _heavy_noise(_knee_like(np.random.default_rng(7)), np.random.default_rng(8), 0.15)
     assert any(r.startswith("image noise") for r in description.checks.reasons(noisy))
     # its limits are checked against the statistics they were fit on: those of the raw series
@@ -343,9 +368,35 @@ def test_version_2_descriptions_load_with_their_image_limits(
     profile, values = description.checks.statistics(volume)
     np.testing.assert_array_equal(profile, raw_intensity_profile(volume))
     np.testing.assert_array_equal(values, raw_image_statistics(volume))  # type: ignore[arg-type]
-    assert not np.allclose(values, current.checks.statistics(volume)[1])  # type: ignore[arg-type]
+    assert not np.allclose(values, current.checks.statistics(volume)[1][:3])  # type: ignore[index]
     assert json.loads(description.to_payload()["metadata"])["version"] == 2
     assert "raw_statistics" not in json.loads(description.to_payload()["metadata"])["checks"]
+
+
+def test_version_3_descriptions_load_without_the_grain_limit(
+    tmp_path: Path, described: LoadedModel
+) -> None:
+    payload = dict(described.applicability or {})
+    meta = json.loads(payload["metadata"])
+    meta["version"] = 3
+    meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
+    path = save_model(
+        tmp_path / "v3.pt",
+        described.model,
+        described.info,
+        dict(payload, metadata=json.dumps(meta)),
+    )
+    description = description_of(load_model(path))
+    assert description is not None and description.version == 3
+    assert not description.checks.raw_statistics  # prepared-series statistics, as fit
+    limits = description.checks.image_limits
+    assert limits is not None and len(limits) == 3
+    grainy = np.array([0.0, 0.0, 0.0, 1e6])
+    assert image_reasons(grainy, limits) == []  # no grain limit: the grain is not checked
+    current = description_of(described)
+    assert current is not None and current.checks.image_limits is not None
+    assert image_reasons(grainy, current.checks.image_limits)[0].startswith("image noise far")
+    assert json.loads(description.to_payload()["metadata"])["version"] == 3
 
 
 def test_version_1_descriptions_load_without_image_checks(
@@ -353,7 +404,7 @@ def test_version_1_descriptions_load_without_image_checks(
 ) -> None:
     payload = dict(described.applicability or {})
     meta = json.loads(payload["metadata"])
-    assert meta["version"] == 3 and len(meta["checks"]["image_limits"]) == 3
+    assert meta["version"] == 4 and len(meta["checks"]["image_limits"]) == 4
     del meta["checks"]["image_limits"]
     meta["version"] = 1
     old = dict(payload, metadata=json.dumps(meta))
@@ -372,9 +423,12 @@ def test_version_1_descriptions_load_without_image_checks(
         (2, None, "image_limits"),
         (1, [0.1, 0.1, 0.1], "image limits in a version 1 description"),
         (3, [0.1, 0.1], "2 image limits, expected 3"),
+        (3, [0.1, 0.1, 0.1, 0.1], "4 image limits, expected 3"),
+        (4, [0.1, 0.1, 0.1], "3 image limits, expected 4"),
         (3, [0.1, 0.0, 0.1], "not positive numbers"),
+        (4, [0.1, 0.1, 0.1, 0.0], "not positive numbers"),
         (2, [0.1, float("nan"), 0.1], "not positive numbers"),
-        (4, [0.1, 0.1, 0.1], "unsupported description"),
+        (5, [0.1, 0.1, 0.1, 0.1], "unsupported description"),
     ],
 )
 def test_invalid_image_limits_are_a_model_file_error(
@@ -455,11 +509,11 @@ def test_the_prepared_series_gives_the_raw_array_path_and_the_former_decisions(
                 # on their own) are the same up to the clip and give the same decisions. (Other
                 # sizes differ: the network sees a bilinear resize, not an area average.)
                 old = raw_image_statistics(volume)
-                np.testing.assert_allclose(image_statistics(prepared), old, atol=0.01)
+                np.testing.assert_allclose(image_statistics(prepared)[:3], old, atol=0.01)
                 np.testing.assert_allclose(
                     intensity_profile(prepared), raw_intensity_profile(volume), atol=0.01
                 )
-                assert bool(image_reasons(old, checks.image_limits)) is bool(found)
+                assert bool(image_reasons(old, checks.image_limits[:3])) is bool(found)
 
 
 def test_the_triage_checks_the_series_it_prepared_for_the_network(
