@@ -31,10 +31,13 @@ class StudyScan:
     Attributes:
         series: The loaded series, in display order (SeriesNumber, then description, then UID).
         problems: One entry per image file that could not be loaded, in path order.
+        skipped: DICOM files read and passed over as holding no image series (structured reports,
+            parametric maps, colour secondary captures, DICOMDIRs and other non-image objects).
     """
 
     series: tuple[Series, ...]
     problems: tuple[FileProblem, ...]
+    skipped: int = 0
 
     def require_series(self, label: str, nothing_found: str) -> list[Series]:
         """The series, or NoUsableSeriesError naming ``label`` and the first problems.
@@ -45,6 +48,12 @@ class StudyScan:
         """
         if self.series:
             return list(self.series)
+        if not self.problems and self.skipped:  # "no files found" would be wrong: say what they are
+            raise NoUsableSeriesError(
+                f"{label}: no image series; {self.skipped} DICOM file(s) hold none (structured "
+                "reports, parametric maps, colour secondary captures and other objects without a "
+                "greyscale image are passed over)"
+            )
         if not self.problems:
             raise NoUsableSeriesError(f"{label}: {nothing_found}")
         shown = "; ".join(

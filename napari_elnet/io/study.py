@@ -65,6 +65,7 @@ def read_files(
         The series in display order and the problems sorted by path.
     """
     found = list(problems)
+    skipped = 0
     images: list[DicomImage] = []
     series: list[Series] = []
     classified = [(file, kind or file_kind(file)) for file in files]
@@ -77,13 +78,15 @@ def read_files(
                 images.append(result)
             elif isinstance(result, FileProblem):
                 found.append(result)
+            else:  # None: a DICOM object that holds no image series
+                skipped += 1
         elif file_is is FileKind.NPY:
             volume = read_npy_volume(file)
             (series if isinstance(volume, Series) else found).append(volume)  # type: ignore[arg-type]
     series.extend(build_series(images))
     series.sort(key=display_order)
     found.sort(key=lambda p: str(p.path))
-    return StudyScan(series=tuple(series), problems=tuple(found))
+    return StudyScan(series=tuple(series), problems=tuple(found), skipped=skipped)
 
 
 def load_study(path: str | os.PathLike[str]) -> list[Series]:

@@ -287,6 +287,18 @@ def test_load_study_raises_for_empty_folder(tmp_path: Path) -> None:
     assert str(tmp_path) in str(info.value)
 
 
+def test_a_folder_of_dicom_objects_without_images_is_not_called_empty(tmp_path: Path) -> None:
+    """An RT plan and a colour capture (e.g. a results folder): the message once said "no DICOM
+    or .npy image files found" about a folder of DICOM files."""
+    shutil.copy(get_testdata_file("rtplan.dcm"), tmp_path / "plan.dcm")
+    shutil.copy(get_testdata_file("SC_rgb_jpeg.dcm"), tmp_path / "capture.dcm")
+    assert read_study(tmp_path).skipped == 2
+    with pytest.raises(NoUsableSeriesError) as info:
+        load_study(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path}: no image series; 2 DICOM file(s) hold none (")
+    assert "no DICOM" not in str(info.value)
+
+
 def test_load_study_raises_naming_problems_when_nothing_loads(tmp_path: Path) -> None:
     (tmp_path / "bad.dcm").write_bytes(b"z" * 10)
 
