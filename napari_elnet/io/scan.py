@@ -39,6 +39,17 @@ class StudyScan:
     problems: tuple[FileProblem, ...]
     skipped: int = 0
 
+    def nothing_read(self, nothing_found: str) -> str:
+        """Why neither a series nor a problem came out: ``nothing_found`` (no image files), or the
+        DICOM files passed over as holding no image series ("no files found" would be wrong)."""
+        if not self.skipped:
+            return nothing_found
+        return (
+            f"no image series; {self.skipped} DICOM file(s) hold none (structured reports, "
+            "parametric maps, colour secondary captures and other objects without a greyscale "
+            "image are passed over)"
+        )
+
     def require_series(self, label: str, nothing_found: str) -> list[Series]:
         """The series, or NoUsableSeriesError naming ``label`` and the first problems.
 
@@ -48,14 +59,8 @@ class StudyScan:
         """
         if self.series:
             return list(self.series)
-        if not self.problems and self.skipped:  # "no files found" would be wrong: say what they are
-            raise NoUsableSeriesError(
-                f"{label}: no image series; {self.skipped} DICOM file(s) hold none (structured "
-                "reports, parametric maps, colour secondary captures and other objects without a "
-                "greyscale image are passed over)"
-            )
         if not self.problems:
-            raise NoUsableSeriesError(f"{label}: {nothing_found}")
+            raise NoUsableSeriesError(f"{label}: {self.nothing_read(nothing_found)}")
         shown = "; ".join(
             f"{p.path.name}: {p.reason}" for p in self.problems[:MAX_PROBLEMS_IN_MESSAGE]
         )

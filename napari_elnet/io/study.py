@@ -89,6 +89,10 @@ def read_files(
     return StudyScan(series=tuple(series), problems=tuple(found), skipped=skipped)
 
 
+NOTHING_FOUND = "no DICOM or .npy image files found"
+"""Why a path gave neither a series nor a problem (and no DICOM file was passed over)."""
+
+
 def load_study(path: str | os.PathLike[str]) -> list[Series]:
     """Read a study, warn once per file problem, and insist on at least one series.
 
@@ -105,4 +109,4 @@ def load_study(path: str | os.PathLike[str]) -> list[Series]:
     scan = read_study(path)
     for problem in scan.problems:
         warnings.warn(f"{problem.path}: {problem.reason}", ElnetWarning, stacklevel=2)
-    return scan.require_series(str(path), "no DICOM or .npy image files found")
+    return scan.require_series(str(path), NOTHING_FOUND)

@@ -35,6 +35,7 @@ def read_study_layers(path: PathOrPaths) -> list[LayerDataTuple]:
     a warning too, and yields no layers.
     """
     from napari_elnet.io import read_study
+    from napari_elnet.io.study import NOTHING_FOUND
     from napari_elnet.plugin.dicom_results import saved_result_layers
 
     paths = path if isinstance(path, list) else [path]
@@ -50,8 +51,9 @@ def read_study_layers(path: PathOrPaths) -> list[LayerDataTuple]:
                 f"ELNet: skipped {problem.path}: {problem.reason}", ElnetWarning, stacklevel=2
             )
         if not scan.series:
+            why = "" if scan.problems else f" ({scan.nothing_read(NOTHING_FOUND)})"  # else named
             warnings.warn(
-                f"ELNet: {Path(item)}: no usable image series", ElnetWarning, stacklevel=2
+                f"ELNet: {Path(item)}: no usable image series{why}", ElnetWarning, stacklevel=2
             )
         layers += study_layers(list(scan.series))
         layers += saved_result_layers(item, scan.series)  # napari-elnet DICOM results in the folder

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom.data import get_testdata_file
 
 from napari_elnet.common.errors import ElnetWarning
 from napari_elnet.plugin.reader import get_reader, read_study_layers
@@ -58,3 +60,18 @@ def test_phantom_study_layers(phantom_dir: Path) -> None:
         assert high > low
         assert len(entry["files"]) == 16
         assert all(phantom_dir in Path(f).parents for f in entry["files"])
+
+
+def test_a_path_with_nothing_to_read_says_why(tmp_path: Path) -> None:
+    """The warning once stopped at "no usable image series" where nothing was named above it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.warns(
+        ElnetWarning, match=r"no usable image series \(no DICOM or \.npy image files"
+    ):
+        assert read_study_layers(str(empty)) == []
+    plan = tmp_path / "plan"
+    plan.mkdir()
+    shutil.copy(get_testdata_file("rtplan.dcm"), plan / "plan.dcm")
+    with pytest.warns(ElnetWarning, match=r"\(no image series; 1 DICOM file\(s\) hold none"):
+        assert read_study_layers(str(plan)) == []
