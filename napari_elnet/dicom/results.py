@@ -94,7 +94,6 @@ def write_dicom_results(
     if missing:
         raise ConfigurationError(f"no model given for task(s) {', '.join(missing)}")
     target = ensure_outside_inputs(out_dir, _input_folders(series), folder=True)
-    target.mkdir(parents=True, exist_ok=True)
 
     sources: dict[int, SourceSeries] = {}
 
@@ -148,6 +147,7 @@ def write_dicom_results(
         evidence[str(first.SOPInstanceUID)] = first
     report = structured_report(list(evidence.values()), findings)
     objects.insert(0, (identity.result_file_name("SR"), report))
+    target.mkdir(parents=True, exist_ok=True)  # only now: a refused study leaves no empty folder
     return [_save(dataset, target / name) for name, dataset in objects]
 
 

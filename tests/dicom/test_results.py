@@ -106,6 +106,19 @@ def test_mrnet_npy_input_is_refused(triaged_phantom: TriagedStudy, tmp_path: Pat
     assert not (tmp_path / "o").exists()
 
 
+def test_a_series_no_map_can_be_placed_on_leaves_no_empty_folder(
+    triaged_phantom: TriagedStudy, tmp_path: Path
+) -> None:
+    """Refused after the checks up front (no slice geometry): the folder once stayed, empty."""
+    result = next(r for r in triaged_phantom.results if r.probability is not None)
+    series = list(triaged_phantom.series)
+    series[result.series_index] = dataclasses.replace(series[result.series_index], orientation=None)
+    out = tmp_path / "o"
+    with pytest.raises(ConfigurationError, match="no slice geometry"):
+        write_dicom_results(series, triaged_phantom.results, triaged_phantom.models, out)
+    assert not out.exists()
+
+
 def test_series_without_files_is_refused(triaged_phantom: TriagedStudy, tmp_path: Path) -> None:
     series = [Series(array=s.array) for s in triaged_phantom.series]
     with pytest.raises(ConfigurationError, match="DICOM results need DICOM input"):
