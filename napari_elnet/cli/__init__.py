@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = show_warning  # restored when the block ends
+        # pynetdicom leaves the socket of a failed connection to the garbage collector: not the
+        # user's problem (the refusal itself is reported)
+        warnings.filterwarnings("ignore", category=ResourceWarning, module="pynetdicom")
         try:
             return handler(args)
         except ElnetError as exc:

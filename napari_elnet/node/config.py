@@ -76,6 +76,23 @@ class Peer:
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
+    def refusal(self, service: str, rejected: bool, calling_ae: str) -> str:
+        """Why an association with this peer for ``service`` (``C-FIND``...) was not established.
+
+        Args:
+            service: What the association was for.
+            rejected: The peer answered and rejected it (pynetdicom's ``is_rejected``); False when
+                nothing answered, or the connection was aborted.
+            calling_ae: Our AE title, which a peer rejects when it does not know it.
+        """
+        if rejected:
+            why = f"the peer rejected it (does it know our AE title {calling_ae}?)"
+        else:
+            why = (
+                f"no DICOM peer answered at {self.host}:{self.port} (refused, timed out or aborted)"
+            )
+        return f"{self}: association for {service} not accepted: {why}"
+
 
 @dataclass(frozen=True)
 class NodeConfig:

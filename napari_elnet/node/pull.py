@@ -91,7 +91,7 @@ def find_studies(
     identifier.NumberOfStudyRelatedInstances = ""
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     if not assoc.is_established:
-        raise QueryError(f"{peer}: association for C-FIND not accepted")
+        raise QueryError(peer.refusal("C-FIND", bool(assoc.is_rejected), calling_ae))
     found: list[FoundStudy] = []
     try:
         for status, answer in assoc.send_c_find(identifier, STUDY_ROOT_FIND):
@@ -160,7 +160,7 @@ def retrieve_study(
         peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles, evt_handlers=handlers
     )
     if not assoc.is_established:
-        raise QueryError(f"{peer}: association for C-GET not accepted")
+        raise QueryError(peer.refusal("C-GET", bool(assoc.is_rejected), config.ae_title))
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "STUDY"
     identifier.StudyInstanceUID = study_uid

@@ -52,7 +52,7 @@ def send_files(paths: Sequence[Path], peer: Peer, calling_ae: str, timeout: floa
         ae.requested_contexts = [*ae.requested_contexts, build_context(sop_class, syntax)]
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     if not assoc.is_established:
-        raise SendError(f"{peer}: association not accepted (rejected, aborted or unreachable)")
+        raise SendError(peer.refusal("C-STORE", bool(assoc.is_rejected), calling_ae))
     sent = 0
     try:
         for path in paths:

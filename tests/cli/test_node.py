@@ -40,6 +40,22 @@ def test_an_unwritable_store_or_report_is_refused_before_listening(
     assert blocker.read_text() == "x"
 
 
+def test_pull_from_a_closed_port_is_one_line_saying_nothing_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pynetdicom's leaked socket came out as a ResourceWarning and its source line."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["pull", "--from", f"PACS@127.0.0.1:{port}", "--store", str(tmp_path / "s"), "--list"]
+    assert main(argv) == EXIT_UNUSABLE
+    err = capsys.readouterr().err
+    assert err == (
+        f"napari-elnet: PACS@127.0.0.1:{port}: association for C-FIND not accepted: no DICOM "
+        f"peer answered at 127.0.0.1:{port} (refused, timed out or aborted)\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -51,3 +51,13 @@ def test_bad_settings_name_the_field(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         NodeConfig(store=tmp_path, **{field: value})  # type: ignore[arg-type]
+
+
+def test_a_refusal_says_whether_the_peer_answered() -> None:
+    """'association for C-FIND not accepted' once covered a closed port and a rejection alike."""
+    peer = Peer("PACS", "10.0.0.5", 104)
+    assert peer.refusal("C-FIND", rejected=False, calling_ae="ELNET") == (
+        "PACS@10.0.0.5:104: association for C-FIND not accepted: no DICOM peer answered at "
+        "10.0.0.5:104 (refused, timed out or aborted)"
+    )
+    assert "does it know our AE title ELNET?" in peer.refusal("C-GET", True, "ELNET")
