@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from napari_elnet.common.errors import ModelFileError
+from napari_elnet.common.series import MIN_SLICES
 from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES
@@ -149,9 +150,21 @@ UNKNOWN = Applicability(applicable=None, reasons=(UNKNOWN_REASON,))
 """The applicability of a result from a model file without a :class:`TrainingDescription`."""
 
 
-def no_series_of_plane(plane: str) -> Applicability:
-    """The model's plane is missing from the study: nothing was run."""
-    return Applicability(applicable=False, reasons=(f"no {plane} series",))
+def no_series_of_plane(plane: str, too_short: int = 0) -> Applicability:
+    """The model's plane is missing from the study (or has only ``too_short`` series of fewer
+    than MIN_SLICES slices): nothing was run."""
+    return Applicability(applicable=False, reasons=(missing_plane_reason(plane, too_short),))
+
+
+def missing_plane_reason(plane: str, too_short: int = 0) -> str:
+    """Why a study offers no series of ``plane`` to a model (``too_short``: series of that plane
+    with fewer than MIN_SLICES slices, passed over)."""
+    if not too_short:
+        return f"no {plane} series"
+    return (
+        f"no {plane} series of at least {MIN_SLICES} slices ({too_short} shorter "
+        f"{'one' if too_short == 1 else 'ones'} passed over)"
+    )
 
 
 def outside_plane_reason(model_plane: str, series_plane: str, series_name: str) -> str:

@@ -16,7 +16,7 @@ import torch
 
 from napari_elnet.common.device import resolve_device
 from napari_elnet.common.errors import ConfigurationError
-from napari_elnet.common.series import Plane, Series, choose_series
+from napari_elnet.common.series import MIN_SLICES, Plane, Series, choose_series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.applicability import (
     UNKNOWN,
@@ -24,6 +24,7 @@ from napari_elnet.inference.applicability import (
     assess,
     capture_features,
     description_of,
+    missing_plane_reason,
     no_series_of_plane,
     outside_plane_reason,
 )
@@ -156,10 +157,20 @@ def resolve_choices(
     A model runs only on a series of its plane (plane gate): the index is None when the study
     has none and no override names a series for the task. An override may name a series of
     another plane; the warning then says so.
+
+    Raises:
+        ConfigurationError: no series, an override index out of range, or an override for a
+            task no model is for.
     """
     if not series:
         raise ConfigurationError("no series to triage")
     overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - {m.info.task for m in models})
+    if unknown:
+        raise ConfigurationError(
+            f"a series was chosen for task(s) {', '.join(unknown)}, but no model is for them "
+            f"(tasks: {', '.join(m.info.task for m in models)})"
+        )
     choices: dict[str, tuple[int | None, tuple[str, ...]]] = {}
     for loaded in models:
         task, plane = loaded.info.task, loaded.info.plane
@@ -174,7 +185,8 @@ def resolve_choices(
             index = choose_series(series, plane)
         warnings: tuple[str, ...] = ()
         if index is None:
-            warnings = (f"the {task} model was not run: the study has no {plane} series",)
+            missing = missing_plane_reason(plane, _too_short(series, plane))
+            warnings = (f"the {task} model was not run: the study has {missing}",)
         elif series[index].plane != plane:
             warnings = (
                 f"the {task} model was trained on {plane} series but runs on "
@@ -214,7 +226,7 @@ def triage_steps(
         index, warnings = choices[task]
         description = description_of(loaded)
         if index is None:
-            results.append(_not_run(loaded, warnings))
+            results.append(_not_run(loaded, warnings, _too_short(series, loaded.info.plane)))
             continue
         chosen = series[index]
         outside = chosen.plane != loaded.info.plane
@@ -269,14 +281,19 @@ def triage_steps(
     return results
 
 
-def _not_run(loaded: LoadedModel, warnings: tuple[str, ...]) -> TaskResult:
+def _too_short(series: Sequence[Series], plane: str) -> int:
+    """How many series of ``plane`` have too few slices to be chosen."""
+    return sum(s.plane == plane and s.shape[0] < MIN_SLICES for s in series)
+
+
+def _not_run(loaded: LoadedModel, warnings: tuple[str, ...], too_short: int = 0) -> TaskResult:
     """The result of a model whose plane the study lacks: not applicable, nothing computed."""
     return TaskResult.not_assessed(
         loaded.info.task,
         loaded.info.plane,
         loaded.info.threshold,
         loaded.identity,
-        no_series_of_plane(loaded.info.plane),
+        no_series_of_plane(loaded.info.plane, too_short),
         warnings,
     )
 

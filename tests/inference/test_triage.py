@@ -113,3 +113,22 @@ def test_bad_override_and_duplicate_tasks_are_rejected(tmp_path: Path) -> None:
         run_triage(series, [model, model], device="cpu")
     with pytest.raises(ConfigurationError, match="no series"):
         run_triage([], [model], device="cpu")
+    with pytest.raises(ConfigurationError, match=r"task\(s\) acll, but no model is for them"):
+        run_triage(series, [model], device="cpu", overrides={"acll": 0})
+
+
+def test_a_plane_with_only_short_series_says_so(tmp_path: Path) -> None:
+    # Two single-slice axial images (e.g. localizers) are passed over: the reason names them.
+    series = [_series("axial", 1, seed=0), _series("axial", 2, seed=1), _series("sagittal", 6)]
+    model = _model(tmp_path, "acl", "axial")
+    (index, warnings) = resolve_choices(series, [model])["acl"]
+    assert index is None
+    assert "no axial series of at least 3 slices (2 shorter ones passed over)" in warnings[0]
+    (result,) = run_triage(series, [model], device="cpu")
+    assert result.applicability is not None and result.applicability.applicable is False
+    assert result.applicability.reasons[0] == (
+        "no axial series of at least 3 slices (2 shorter ones passed over)"
+    )
+    assert result.probability is None
+    (alone,) = run_triage([_series("sagittal", 6)], [model], device="cpu")
+    assert alone.applicability is not None and alone.applicability.reasons[0] == "no axial series"
