@@ -370,7 +370,7 @@ def cost(
 
 def print_tables(record: dict[str, dict[str, object]]) -> None:
     for model, out in record.items():
-        if model in ("real", "cost"):
+        if model in ("real", "cost", "dose"):
             continue
         print(f"\n{model} (distance threshold {out['threshold']:.2f})")
         print(
