@@ -20,6 +20,7 @@ from napari_elnet.inference.applicability import (
     UNKNOWN,
     Applicability,
     SeriesStats,
+    TrainingDescription,
     assess,
     capture_features,
     describe_cases,
@@ -338,22 +339,28 @@ def test_image_checks_refuse_noisy_and_ghosted_series(described: LoadedModel) ->
     assert verdict.applicable is False
 
 
+def _as_version(tmp_path: Path, described: LoadedModel, version: int) -> TrainingDescription:
+    """``described``'s description written as an older ``version`` would have written it (versions
+    2 and 3: no grain limit; version 1: no image limits), saved and read back."""
+    payload = dict(described.applicability or {})
+    meta = json.loads(payload["metadata"])
+    assert meta["version"] == DESCRIPTION_VERSION == 4 and len(meta["checks"]["image_limits"]) == 4
+    meta["version"] = version
+    if version == 1:
+        del meta["checks"]["image_limits"]
+    else:
+        meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
+    old = dict(payload, metadata=json.dumps(meta))
+    path = save_model(tmp_path / f"v{version}.pt", described.model, described.info, old)
+    description = description_of(load_model(path))
+    assert description is not None and description.version == version
+    return description
+
+
 def test_version_2_descriptions_load_with_their_image_limits(
     tmp_path: Path, described: LoadedModel
 ) -> None:
-    payload = dict(described.applicability or {})
-    meta = json.loads(payload["metadata"])
-    assert meta["version"] == DESCRIPTION_VERSION == 4
-    meta["version"] = 2  # its limits were fit on the raw series, and it has no grain limit
-    meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
-    path = save_model(
-        tmp_path / "v2.pt",
-        described.model,
-        described.info,
-        dict(payload, metadata=json.dumps(meta)),
-    )
-    description = description_of(load_model(path))
-    assert description is not None and description.version == 2
+    description = _as_version(tmp_path, described, 2)  # limits fit on the raw series
     current = description_of(described)
     assert current is not None and not current.checks.raw_statistics
     assert description.checks == replace(
@@ -376,18 +383,7 @@ def test_version_2_descriptions_load_with_their_image_limits(
 def test_version_3_descriptions_load_without_the_grain_limit(
     tmp_path: Path, described: LoadedModel
 ) -> None:
-    payload = dict(described.applicability or {})
-    meta = json.loads(payload["metadata"])
-    meta["version"] = 3
-    meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
-    path = save_model(
-        tmp_path / "v3.pt",
-        described.model,
-        described.info,
-        dict(payload, metadata=json.dumps(meta)),
-    )
-    description = description_of(load_model(path))
-    assert description is not None and description.version == 3
+    description = _as_version(tmp_path, described, 3)
     assert not description.checks.raw_statistics  # prepared-series statistics, as fit
     limits = description.checks.image_limits
     assert limits is not None and len(limits) == 3
@@ -402,15 +398,8 @@ def test_version_3_descriptions_load_without_the_grain_limit(
 def test_version_1_descriptions_load_without_image_checks(
     tmp_path: Path, described: LoadedModel
 ) -> None:
-    payload = dict(described.applicability or {})
-    meta = json.loads(payload["metadata"])
-    assert meta["version"] == 4 and len(meta["checks"]["image_limits"]) == 4
-    del meta["checks"]["image_limits"]
-    meta["version"] = 1
-    old = dict(payload, metadata=json.dumps(meta))
-    path = save_model(tmp_path / "v1.pt", described.model, described.info, old)
-    description = description_of(load_model(path))
-    assert description is not None and description.checks.image_limits is None
+    description = _as_version(tmp_path, described, 1)
+    assert description.checks.image_limits is None
     noisy = _heavy_noise(_knee_like(np.random.default_rng(7)), np.random.default_rng(8), 0.15)
     assert not any(r.startswith("image noise") for r in description.checks.reasons(noisy))
     assert json.loads(description.to_payload()["metadata"])["version"] == 1
