@@ -434,6 +434,7 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
         worklist_by_lanes={
             str(lanes): {
                 "studies_per_min": [r["worklist_studies_per_min"] for r in done],
+                "cpu_s_per_study": [r["worklist_cpu_s_per_study"] for r in done],
                 "mb_per_study": [r["worklist_mb_per_study"] for r in done],
                 "errors": [r["worklist_errors"] for r in done],
                 "load_average": [r["worklist_load_average"] for r in done],
@@ -445,8 +446,13 @@ def bench_worklist(args: argparse.Namespace, figures: dict[str, object]) -> None
     )
     for lanes, done in runs.items():
         rates = ", ".join(f"{r['worklist_studies_per_min']:.1f}" for r in done)
+        cpus = ", ".join(f"{r['worklist_cpu_s_per_study']:.2f}" for r in done)
         slopes = ", ".join(f"{r['worklist_mb_per_study']:.2f}" for r in done)
-        print(f"worklist, {lanes} lane(s): {rates} studies/min; {slopes} MB/study")
+        loads = ", ".join(f"{r['worklist_load_average']:.1f}" for r in done)
+        print(
+            f"worklist, {lanes} lane(s): {rates} studies/min; {cpus} CPU s per study; "
+            f"{slopes} MB/study; load average at the end {loads}"
+        )
     print(
         f"worklist: {last} lanes over {first}: {statistics.median(ratios):.2f}x (median of "
         f"{len(ratios)} rounds, {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
@@ -465,6 +471,7 @@ def _worklist_run(
     rss: list[float] = []
     loader: list[float] = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     errors = 0
     steps = worklist_steps(discovery, models, config)
     try:
@@ -482,6 +489,7 @@ def _worklist_run(
     except StopIteration:
         pass
     elapsed = time.perf_counter() - start
+    cpu = (time.process_time() - cpu_start) / max(1, len(rss))
     skip = min(10, len(rss) // 4)
     studies = np.arange(len(rss))[skip:]
     slope = _slope(studies, rss[skip:])
@@ -492,7 +500,7 @@ def _worklist_run(
     print(
         f"worklist: {len(rss)} phantom studies ({distinct} distinct), {errors} errors, "
         f"{elapsed:.1f} s: {rate:.1f} studies/min (target >= 150; lanes: "
-        f"{'default' if lanes is None else lanes}); resident memory "
+        f"{'default' if lanes is None else lanes}), {cpu:.2f} CPU s per study; resident memory "
         f"{rss[skip]:.0f} MB after study {skip + 1}, {rss[-1]:.0f} MB at the end: "
         f"{slope:.2f} MB/study (target < 0.5); with the loader process {total_slope:.2f} MB/study "
         f"({total[skip] if total else 0:.0f} -> {total[-1] if total else 0:.0f} MB); load average "
@@ -504,6 +512,7 @@ def _worklist_run(
         worklist_distinct=distinct,
         worklist_errors=int(errors),
         worklist_studies_per_min=rate,
+        worklist_cpu_s_per_study=cpu,
         worklist_rss_mb_first_last=[rss[skip] if rss else 0.0, rss[-1] if rss else 0.0],
         worklist_mb_per_study=slope,
         worklist_loader_rss_mb_first_last=[
