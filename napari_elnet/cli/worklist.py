@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from napari_elnet.cli.dicom_out import dicom_results_steps, require_dicom_studies
 from napari_elnet.cli.options import add_device_option, add_model_option, chosen_models
@@ -39,6 +40,21 @@ def triage_table(report: Any, top: int, include_phi: bool) -> str:
         cells.append(result.status if result.status == "ok" else f"error: {result.reason}")
         rows.append(cells)
     return table(rows, header)
+
+
+def warning_lines(bar: WorklistBar, stream: TextIO) -> Callable[[Any], None]:
+    """``bar.update``, first writing each warning of a finished study (e.g. a file of it that could
+    not be loaded) as one line ``warning: <study>: <warning>`` (the display name: no patient data)."""
+
+    def update(progress: Any) -> None:
+        result = progress.result if progress.stage == "study" else None
+        if result is not None and result.warnings:
+            bar.newline()
+            for warning in result.warnings:
+                stream.write(f"warning: {result.study}: {warning}\n")
+        bar.update(progress)
+
+    return update
 
 
 def task_cell(row: Any) -> str:
@@ -85,17 +101,18 @@ def cmd_triage(args: argparse.Namespace) -> int:
         f"{', '.join(m.info.task for m in models)}\n"
     )
     bar = WorklistBar(sys.stderr)
+    update = warning_lines(bar, sys.stderr)
     if args.dask:  # the studies on a Dask cluster, their results into the same report
         from napari_elnet.worklist.dask_triage import run_dask_worklist
 
         if args.dicom_out:
             raise ElnetError("--dicom-out is not available with --dask yet: leave out one of them")
-        report = run_dask_worklist(discovery, args.dask, args.model or (), config, bar.update)
+        report = run_dask_worklist(discovery, args.dask, args.model or (), config, update)
     elif args.dicom_out:  # the same run, with each study's DICOM results written after its triage
         steps = dicom_results_steps(args.dicom_out)
-        report = run_to_end(worklist_steps(discovery, models, config, steps=steps), bar.update)
+        report = run_to_end(worklist_steps(discovery, models, config, steps=steps), update)
     else:
-        report = run_worklist(discovery, models, config, bar.update)
+        report = run_worklist(discovery, models, config, update)
     bar.finish()
     print(triage_table(report, args.top, args.include_phi))
     shown = min(args.top, len(report.results))

@@ -21,7 +21,7 @@ from napari_elnet.worklist.discovery import (
     StudyRef,
     discover_studies,
 )
-from napari_elnet.worklist.loading import load_study_ref, read_study_ref
+from napari_elnet.worklist.loading import load_study_ref, load_study_scan, read_study_ref
 from napari_elnet.worklist.report import StudyResult, TaskRow, read_report, write_report
 from napari_elnet.worklist.suspicion import SuspicionConfig, calibrated, suspicion_score
 
@@ -38,6 +38,7 @@ __all__ = [
     "calibrated",
     "discover_studies",
     "load_study_ref",
+    "load_study_scan",
     "read_report",
     "read_study_ref",
     "run_worklist",

@@ -48,7 +48,7 @@ from napari_elnet.models.model_file import LoadedModel
 from napari_elnet.worklist.allocator import MemoryKeeper
 from napari_elnet.worklist.discovery import Discovery, StudyRef, discover_studies
 from napari_elnet.worklist.lanes import Lanes, Step
-from napari_elnet.worklist.loading import load_study_ref
+from napari_elnet.worklist.loading import load_study_scan, problem_warnings
 from napari_elnet.worklist.prefetch import Loaded, Prefetcher
 from napari_elnet.worklist.report import (
     StudyResult,
@@ -61,7 +61,9 @@ from napari_elnet.worklist.report import (
 )
 from napari_elnet.worklist.suspicion import SuspicionConfig, suspicion_score
 
-StudyLoader = Callable[[StudyRef], Sequence[Series]]
+StudyData = Sequence[Series] | StudyScan
+"""A loaded study: its series, or a :class:`StudyScan` that also names its files not loaded."""
+StudyLoader = Callable[[StudyRef], StudyData]
 TriageSteps = Callable[
     [Sequence[Series], Sequence[LoadedModel], str],
     Generator[TriageProgress, None, list[TaskResult]],
@@ -219,7 +221,7 @@ def worklist_steps(
     config: WorklistConfig | None = None,
     done_ids: Collection[str] = (),
     cancel: threading.Event | None = None,
-    loader: StudyLoader = load_study_ref,
+    loader: StudyLoader = load_study_scan,
     steps: TriageSteps = triage_steps,
     redo_ids: Collection[str] = (),
 ) -> Generator[WorklistProgress, None, WorklistReport]:
@@ -322,7 +324,7 @@ studies to triage, its result)."""
 
 
 def _one_lane(
-    prefetcher: Prefetcher[StudyRef, Sequence[Series]],
+    prefetcher: Prefetcher[StudyRef, StudyData],
     models: Sequence[LoadedModel],
     config: WorklistConfig,
     steps: TriageSteps,
@@ -339,7 +341,7 @@ def _one_lane(
 
 
 def _lanes(
-    prefetcher: Prefetcher[StudyRef, Sequence[Series]],
+    prefetcher: Prefetcher[StudyRef, StudyData],
     models: Sequence[LoadedModel],
     config: WorklistConfig,
     steps: TriageSteps,
@@ -361,7 +363,7 @@ def _lanes(
         torch.set_num_threads(threads)
 
     def work(
-        entry: Loaded[StudyRef, Sequence[Series]], lane: int
+        entry: Loaded[StudyRef, StudyData], lane: int
     ) -> Generator[WorklistProgress, None, StudyResult]:
         return _triage_one(entry, copies[lane], config, steps, tallies[lane])
 
@@ -401,18 +403,20 @@ def triage_study(
     ref: StudyRef,
     models: Sequence[LoadedModel],
     config: WorklistConfig | None = None,
-    loader: StudyLoader = load_study_ref,
+    loader: StudyLoader = load_study_scan,
     steps: TriageSteps = triage_steps,
 ) -> StudyResult:
     """Load and triage one study as :func:`worklist_steps` does each of its studies (a failure
     becomes an ``error`` result), for engines that hand out studies one by one (Dask workers)."""
     config = config or WorklistConfig()
     start = time.perf_counter()
+    value: StudyData | None = None
+    error: BaseException | None = None
     try:
-        value, error = loader(ref), None
+        value = loader(ref)
     except Exception as exc:  # becomes the study's error result, as on the loader thread
-        value, error = None, exc
-    entry = Loaded(ref, value, error, time.perf_counter() - start)
+        error = exc
+    entry: Loaded[StudyRef, StudyData] = Loaded(ref, value, error, time.perf_counter() - start)
     return run_to_end(
         _triage_one(entry, models, config, steps, RunTally(time.perf_counter(), 1, 0))
     )
@@ -429,7 +433,7 @@ def _study_loader(
     node's) reads in this process: there is no compute to overlap, and starting the worker would
     only add its start-up to the study's latency.
     """
-    if _loads_in_process(config) and loader is load_study_ref and studies > 1:
+    if _loads_in_process(config) and loader is load_study_scan and studies > 1:
         return _ProcessLoader(LoaderProcess(read_files))
     return nullcontext(loader)
 
@@ -442,13 +446,13 @@ def _loads_in_process(config: WorklistConfig) -> bool:
 
 
 class _ProcessLoader:
-    """``load_study_ref`` reading through a LoaderProcess, which it closes on exit."""
+    """``load_study_scan`` reading through a LoaderProcess, which it closes on exit."""
 
     def __init__(self, process: LoaderProcess[StudyScan]) -> None:
         self.process = process
 
     def __enter__(self) -> StudyLoader:
-        return functools.partial(load_study_ref, read=self.process)
+        return functools.partial(load_study_scan, read=self.process)
 
     def __exit__(self, *exc: object) -> None:
         self.process.close()
@@ -474,7 +478,7 @@ def previous_results(root: Path, config: WorklistConfig) -> list[StudyResult]:
 
 
 def _triage_one(
-    entry: Loaded[StudyRef, Sequence[Series]],
+    entry: Loaded[StudyRef, StudyData],
     models: Sequence[LoadedModel],
     config: WorklistConfig,
     steps: TriageSteps,
@@ -486,9 +490,10 @@ def _triage_one(
     base = StudyResult(
         study_id=ref.study_id, study=ref.name, status="error", phi=ref.phi, folders=ref.folders
     )
-    if entry.error is not None or not entry.value:
+    series, warnings = _series_and_warnings(entry.value)
+    if entry.error is not None or not series:
         error = entry.error or ElnetError(f"study {ref.name}: no image series")
-        return _failed(base, error, entry.seconds)
+        return _failed(replace(base, warnings=warnings), error, entry.seconds)
 
     def show(progress: TriageProgress) -> WorklistProgress | None:
         return (
@@ -496,15 +501,17 @@ def _triage_one(
         )
 
     try:  # one study's failure must not stop the worklist
-        end = yield from relay(
-            steps(entry.value, models, config.device), show=show, errors=(Exception,)
-        )
+        end = yield from relay(steps(series, models, config.device), show=show, errors=(Exception,))
     finally:
         tally.compute += time.perf_counter() - start
     if end.error is not None:
-        return _failed(base, end.error, entry.seconds + time.perf_counter() - start)
+        return _failed(
+            replace(base, warnings=warnings),
+            end.error,
+            entry.seconds + time.perf_counter() - start,
+        )
     task_results: list[TaskResult] = end.result or []
-    rows = tuple(_task_row(r) for r in task_results)
+    rows = tuple(_task_row(r, warnings) for r in task_results)
     score = suspicion_score(
         ((r.task, r.probability, r.threshold) for r in rows if r.probability is not None),
         config.suspicion,
@@ -518,7 +525,17 @@ def _triage_one(
         phi=ref.phi,
         folders=ref.folders,
         seconds=entry.seconds + time.perf_counter() - start,
+        warnings=warnings,
     )
+
+
+def _series_and_warnings(value: StudyData | None) -> tuple[Sequence[Series], tuple[str, ...]]:
+    """The series of a loaded study and one warning per file of it that could not be loaded."""
+    if value is None:
+        return (), ()
+    if isinstance(value, StudyScan):
+        return value.series, problem_warnings(value)
+    return value, ()
 
 
 def _failed(base: StudyResult, error: BaseException, seconds: float) -> StudyResult:
@@ -531,8 +548,9 @@ def _failed(base: StudyResult, error: BaseException, seconds: float) -> StudyRes
     return replace(base, reason=reason, seconds=seconds)
 
 
-def _task_row(result: TaskResult) -> TaskRow:
-    """The report row of one TaskResult (without its heatmap)."""
+def _task_row(result: TaskResult, study_warnings: tuple[str, ...] = ()) -> TaskRow:
+    """The report row of one TaskResult (without its heatmap), with the study's own warnings
+    (files not loaded) after the result's."""
     a = result.applicability
     return TaskRow(
         task=result.task,
@@ -544,7 +562,7 @@ def _task_row(result: TaskResult) -> TaskRow:
         series=result.series_name,
         model=result.model_identity,
         series_uid=result.series_uid,
-        warnings=tuple(result.warnings),
+        warnings=(*result.warnings, *study_warnings),
         applicable=a.applicable,
         applicability_score=a.score,
         applicability_threshold=a.threshold,

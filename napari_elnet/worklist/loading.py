@@ -29,13 +29,31 @@ def read_study_ref(ref: StudyRef, read: FileReader = read_files) -> StudyScan:
     return read(ref.files, FileKind.NPY if ref.kind == "npy" else FileKind.DICOM)
 
 
-def load_study_ref(ref: StudyRef, read: FileReader = read_files) -> list[Series]:
-    """The series of a study, insisting on at least one.
+def load_study_scan(ref: StudyRef, read: FileReader = read_files) -> StudyScan:
+    """The series of a study and its files that could not be loaded, insisting on one series.
+
+    The worklist's loader: it keeps the per-file problems, which become the study's warnings.
 
     Raises:
         NoUsableSeriesError: No file of the study gave a series; the message names the study (by its
             display name, never by patient data) and the first reasons.
     """
-    return read_study_ref(ref, read).require_series(
-        f"study {ref.name}", "no image series (no file holds pixel data)"
-    )
+    scan = read_study_ref(ref, read)
+    scan.require_series(f"study {ref.name}", "no image series (no file holds pixel data)")
+    return scan
+
+
+def load_study_ref(ref: StudyRef, read: FileReader = read_files) -> list[Series]:
+    """The series of a study, insisting on at least one (its file problems are dropped: use
+    :func:`load_study_scan` to keep them).
+
+    Raises:
+        NoUsableSeriesError: As :func:`load_study_scan`.
+    """
+    return list(load_study_scan(ref, read).series)
+
+
+def problem_warnings(scan: StudyScan) -> tuple[str, ...]:
+    """One warning per file of a study that could not be loaded: ``<file name>: <reason>`` (the
+    file's name only: its folders may name the patient)."""
+    return tuple(f"{p.path.name}: {p.reason}" for p in scan.problems)

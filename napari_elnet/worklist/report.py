@@ -102,6 +102,9 @@ class StudyResult:
         phi: Patient data, written only with ``include_phi``.
         folders: Root-relative folders of the study (may name the patient: written only with PHI).
         seconds: Wall time spent on the study (load wait + compute).
+        warnings: The study's own warnings of this run: one per file of it that could not be
+            loaded (``<file name>: <reason>``). The report writes them in every task row's
+            warnings (they are part of those when read back), not as a column of their own.
     """
 
     study_id: str
@@ -113,6 +116,7 @@ class StudyResult:
     phi: PatientInfo = field(default_factory=PatientInfo)
     folders: tuple[str, ...] = ()
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
 
 
 def study_group(result: StudyResult) -> str:

@@ -108,6 +108,27 @@ def test_triage_refuses_bad_outputs_with_exit_2(
     assert _listing(root) == before
 
 
+def test_triage_warns_of_each_file_of_a_study_it_could_not_load(
+    root: Path, model_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = sorted((root / "patient1").glob("*.dcm"))[0]
+    (root / "patient1" / "zz_trunc.dcm").write_bytes(first.read_bytes()[:-1000])
+    out = tmp_path / "worklist.csv"
+    argv = ["triage", str(root), "--out", str(out), "--device", "cpu", "--model", *model_files]
+    assert cli.main(argv) == cli.EXIT_OK
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "zz_trunc.dcm" in line]
+    assert lines == [
+        "warning: ACC1: zz_trunc.dcm: pixel data cannot be decoded: " + lines[0].split(": ", 4)[-1]
+    ]
+    assert "patient1" not in lines[0]  # the display name, not the folder (PHI)
+    rows = list(csv.DictReader(out.open()))
+    assert all(r["status"] == "ok" for r in rows)
+    damaged = [r for r in rows if r["study"] == "ACC1"]
+    assert len(damaged) == 2 and all("zz_trunc.dcm: pixel data" in r["warnings"] for r in damaged)
+    assert not any("zz_trunc" in r["warnings"] for r in rows if r["study"] != "ACC1")
+
+
 def test_triage_of_an_empty_folder_is_exit_2(
     tmp_path: Path, model_files: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -125,6 +125,28 @@ def test_a_failing_study_is_an_error_row_not_a_crash(
     assert [r.status for r in read_report(out)] == ["ok", "ok", "error"]
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [{"lanes": 1}, {"lanes": 2}, {"lanes": 1, "load_process": True}],
+    ids=["one lane", "two lanes", "loader process"],
+)
+def test_files_of_a_study_that_cannot_be_loaded_are_its_warnings(
+    root: Path, models: list[LoadedModel], settings: dict[str, object]
+) -> None:
+    first = sorted((root / "case1").iterdir())[0]
+    (root / "case1" / "zz_trunc.dcm").write_bytes(first.read_bytes()[:-1000])  # pixel data cut
+    report = _run(root, models, **settings)
+    by_study = {r.study: r for r in report.results}
+    damaged = by_study["ACC1"]
+    assert damaged.status == "ok" and damaged.suspicion is not None
+    assert len(damaged.warnings) == 1
+    assert damaged.warnings[0].startswith("zz_trunc.dcm: pixel data cannot be decoded")
+    assert str(root) not in damaged.warnings[0] and "case1" not in damaged.warnings[0]
+    assert all(damaged.warnings[0] in t.warnings for t in damaged.tasks)  # in the report rows
+    assert by_study["ACC0"].warnings == () and by_study["ACC2"].warnings == ()
+    assert all(damaged.warnings[0] not in t.warnings for t in by_study["ACC0"].tasks)
+
+
 def test_compute_errors_are_rows_too(root: Path, models: list[LoadedModel]) -> None:
     def broken(series: Sequence[Series], models: Sequence[LoadedModel], device: str) -> Generator:
         yield TriageProgress("acl", "prepare", 0, 1)
@@ -267,18 +289,20 @@ def test_studies_are_read_in_a_loader_process_only_for_several_studies() -> None
 
     from napari_elnet.io.parallel import LoaderProcess
     from napari_elnet.worklist.batch import _study_loader
-    from napari_elnet.worklist.loading import load_study_ref
+    from napari_elnet.worklist.loading import load_study_scan
 
-    with _study_loader(load_study_ref, WorklistConfig(device="cpu"), 5) as load:
-        assert load is load_study_ref  # on the CPU the default reads in a thread of this process
+    with _study_loader(load_study_scan, WorklistConfig(device="cpu"), 5) as load:
+        assert load is load_study_scan  # on the CPU the default reads in a thread of this process
     config = WorklistConfig(device="cpu", load_process=True)
-    with _study_loader(load_study_ref, config, 1) as load:
-        assert load is load_study_ref  # one study (the DICOM node): no process to start
-    with _study_loader(load_study_ref, config, 2) as load:
+    with _study_loader(load_study_scan, config, 1) as load:
+        assert load is load_study_scan  # one study (the DICOM node): no process to start
+    with _study_loader(load_study_scan, config, 2) as load:
         assert isinstance(load, functools.partial)
         assert isinstance(load.keywords["read"], LoaderProcess)
-    with _study_loader(load_study_ref, WorklistConfig(device="cpu", load_process=False), 5) as load:
-        assert load is load_study_ref
+    with _study_loader(
+        load_study_scan, WorklistConfig(device="cpu", load_process=False), 5
+    ) as load:
+        assert load is load_study_scan
     custom = lambda ref: []  # noqa: E731 - a test's own loader runs as given
     with _study_loader(custom, config, 5) as load:
         assert load is custom
