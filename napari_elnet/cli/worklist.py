@@ -12,7 +12,7 @@ from napari_elnet.cli.dicom_out import dicom_results_steps, require_dicom_studie
 from napari_elnet.cli.options import add_device_option, add_model_option, chosen_models
 from napari_elnet.cli.output import EXIT_OK, table
 from napari_elnet.cli.progress import WorklistBar
-from napari_elnet.common.errors import ElnetError
+from napari_elnet.common.errors import ConfigurationError, ElnetError
 
 
 def triage_table(report: Any, top: int, include_phi: bool) -> str:
@@ -72,6 +72,8 @@ def cmd_triage(args: argparse.Namespace) -> int:
     from napari_elnet.worklist import WorklistConfig, discover_studies, run_worklist
     from napari_elnet.worklist.batch import worklist_steps
 
+    if args.top < 1:  # refused before any work, as --prefetch and --lanes are
+        raise ConfigurationError(f"top must be >= 1, got {args.top}")
     config = WorklistConfig(
         device=args.device,
         prefetch=args.prefetch,

@@ -129,6 +129,18 @@ def test_triage_warns_of_each_file_of_a_study_it_could_not_load(
     assert not any("zz_trunc" in r["warnings"] for r in rows if r["study"] != "ACC1")
 
 
+@pytest.mark.parametrize("top", ["0", "-1"])
+def test_triage_refuses_top_below_1_with_exit_2(
+    root: Path, model_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], top: str
+) -> None:
+    out = tmp_path / "worklist.csv"
+    argv = ["triage", str(root), "--out", str(out), "--model", *model_files, "--top", top]
+    assert cli.main(argv) == cli.EXIT_UNUSABLE
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"napari-elnet: top must be >= 1, got {top}"]
+    assert captured.out == "" and not out.exists()
+
+
 def test_triage_of_an_empty_folder_is_exit_2(
     tmp_path: Path, model_files: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
