@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_elnet.common.errors import ConfigurationError, ElnetError
+from napari_elnet.common.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from napari_elnet.common.series import Series
@@ -34,16 +35,25 @@ def require_dicom_studies(discovery: Discovery) -> None:
         )
 
 
+def results_problem(error: BaseException) -> str:
+    """How a study's DICOM results failure is reported, worded as the DICOM node's
+    ``DICOM results: <exception type>: <message>`` (first line of the message only)."""
+    lines = str(error).strip().splitlines()
+    return f"DICOM results: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def dicom_results_steps(
     out_root: str | os.PathLike[str],
-    warn: Callable[[str], object] = sys.stderr.write,
+    warn: Callable[[str], object] | None = None,
     written: list[Path] | None = None,
 ) -> Any:
     """A per-study triage generator that also writes that study's DICOM results.
 
     Args:
         out_root: Each study's results go to ``out_root/<study id>/`` (see :func:`study_folder`).
-        warn: Told (one line) about a study whose results cannot be written; it keeps its triage.
+        warn: Told (one line; None: standard error) about a study whose results cannot be written (any exception, e.g.
+            highdicom refusing a value); it keeps its triage rows, and every task result of it
+            carries the problem (:func:`results_problem`) in its warnings (the report's rows).
         written: When given, each study folder written is appended to it.
     """
     from napari_elnet.dicom.results import write_dicom_results
@@ -56,11 +66,12 @@ def dicom_results_steps(
         folder = study_folder(out_root, series)
         try:
             write_dicom_results(series, results, models, folder)
-        except (ElnetError, OSError) as error:
-            warn(f"warning: {folder.name}: DICOM results not written: {error}\n")
-        else:
-            if written is not None:
-                written.append(folder)
+        except Exception as error:  # the triage stands; the results problem is reported
+            problem = results_problem(error)
+            (warn or sys.stderr.write)(f"warning: {folder.name}: {problem}\n")
+            return [replace(r, warnings=(*r.warnings, problem)) for r in results]
+        if written is not None:
+            written.append(folder)
         return results
 
     return steps

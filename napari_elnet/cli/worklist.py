@@ -57,6 +57,12 @@ def warning_lines(bar: WorklistBar, stream: TextIO) -> Callable[[Any], None]:
     return update
 
 
+def bar_line(bar: WorklistBar, line: str) -> None:
+    """Write ``line`` on standard error below the progress bar's current line."""
+    bar.newline()
+    sys.stderr.write(line)
+
+
 def task_cell(row: Any) -> str:
     """One task's cell: ``0.912*``, ``0.120``, or ``n/a (reason)`` when withheld."""
     if row.probability is None:
@@ -111,7 +117,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
             raise ElnetError("--dicom-out is not available with --dask yet: leave out one of them")
         report = run_dask_worklist(discovery, args.dask, args.model or (), config, update)
     elif args.dicom_out:  # the same run, with each study's DICOM results written after its triage
-        steps = dicom_results_steps(args.dicom_out)
+        steps = dicom_results_steps(args.dicom_out, warn=lambda line: bar_line(bar, line))
         report = run_to_end(worklist_steps(discovery, models, config, steps=steps), update)
     else:
         report = run_worklist(discovery, models, config, update)

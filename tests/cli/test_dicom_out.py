@@ -80,6 +80,32 @@ def test_triage_writes_one_folder_per_study_named_by_its_report_id(
     assert pydicom.dcmread(folder / "ELNET_SR.dcm").StudyInstanceUID == study_uid
 
 
+def test_triage_keeps_a_study_whose_dicom_results_fail_and_warns(
+    root: Path,
+    model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import napari_elnet.dicom.results
+
+    def refuse(*args: object, **kwargs: object) -> None:  # as highdicom refusing a value
+        raise ValueError("Value of attribute 'PatientAge' is not valid\nsecond line")
+
+    monkeypatch.setattr(napari_elnet.dicom.results, "write_dicom_results", refuse)
+    report, out = tmp_path / "report.csv", tmp_path / "dicom"
+    args = ["triage", str(root), "--out", str(report), "--model", str(model), "--device", "cpu"]
+    assert main([*args, "--dicom-out", str(out)]) == EXIT_OK
+    with report.open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    problem = "DICOM results: ValueError: Value of attribute 'PatientAge' is not valid"
+    assert row["status"] == "ok" and row["task"] == "acl" and row["probability"] != ""
+    assert problem in row["warnings"] and "second line" not in row["warnings"]
+    err = capsys.readouterr().err
+    assert f"warning: {row['study_id']}: {problem}" in err.splitlines()
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_predict_on_the_real_knee_writes_valid_objects(knee_dir: Path, tmp_path: Path) -> None:
     """The real sagittal DESS knee with a sagittal model file (random weights: objects only)."""
     info = ModelInfo(task="acl", plane="sagittal", k=1, summary="randomly initialized")
