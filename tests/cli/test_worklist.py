@@ -141,6 +141,21 @@ def test_triage_refuses_top_below_1_with_exit_2(
     assert captured.out == "" and not out.exists()
 
 
+def test_triage_on_two_lanes_ranks_as_on_one(
+    root: Path, model_files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = {}
+    for lanes in ("1", "2"):
+        out = tmp_path / f"lanes{lanes}.csv"
+        argv = ["triage", str(root), "--out", str(out), "--device", "cpu", "--lanes", lanes]
+        assert cli.main([*argv, "--model", *model_files]) == cli.EXIT_OK
+        assert "3 of 3 studies shown; 0 could not be triaged" in capsys.readouterr().out
+        reports[lanes] = list(csv.DictReader(out.open()))
+    assert len(reports["1"]) == 6  # 3 studies x 2 tasks
+    # one torch thread per study either way (single_thread): the same probabilities, bit for bit
+    assert reports["2"] == reports["1"]
+
+
 def test_triage_of_an_empty_folder_is_exit_2(
     tmp_path: Path, model_files: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
