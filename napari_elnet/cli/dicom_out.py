@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.common.errors import ConfigurationError, one_line
 
 if TYPE_CHECKING:
     from napari_elnet.common.series import Series
@@ -38,8 +38,7 @@ def require_dicom_studies(discovery: Discovery) -> None:
 def results_problem(error: BaseException) -> str:
     """How a study's DICOM results failure is reported, worded as the DICOM node's
     ``DICOM results: <exception type>: <message>`` (first line of the message only)."""
-    lines = str(error).strip().splitlines()
-    return f"DICOM results: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return f"DICOM results: {one_line(error)}"
 
 
 def dicom_results_steps(

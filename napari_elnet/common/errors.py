@@ -21,3 +21,10 @@ class ConfigurationError(ElnetError, ValueError):
 
 class ElnetWarning(UserWarning):
     """A soft problem worth telling the user about (e.g. a file skipped while loading)."""
+
+
+def one_line(error: BaseException) -> str:
+    """``<exception type>: <first line of its message>``: how a failure that does not stop the
+    run is reported beside its results (DICOM node, ``triage --dicom-out``)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")

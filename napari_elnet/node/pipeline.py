@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from napari_elnet.common.atomic import write_text_atomic
-from napari_elnet.common.errors import NoUsableSeriesError
+from napari_elnet.common.errors import NoUsableSeriesError, one_line
 from napari_elnet.common.series import Series
 from napari_elnet.common.steps import run_to_end
 from napari_elnet.inference.triage import TaskResult, TriageProgress, triage_steps
@@ -195,7 +195,7 @@ def triage_study(
                     )
                 )
     except Exception as exc:  # the triage stands; the results problem is reported
-        message = f"{type(exc).__name__}: {exc}"
+        message = one_line(exc)
         LOGGER.error("study %s: DICOM results: %s", study_id, message)
         return Outcome(study_uid, result, error=message, late=late)
     return Outcome(study_uid, result, tuple(files), sent, late=late)
