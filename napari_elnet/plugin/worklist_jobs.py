@@ -28,11 +28,14 @@ class OpenedStudy:
         ref: The study.
         series: Its series, in display order.
         results: One result per model, in model order; ``series_index`` points into ``series``.
+        warnings: One per file of the study that could not be loaded (``<file name>: <reason>``),
+            as the worklist's row carries them.
     """
 
     ref: StudyRef
     series: list[Series]
     results: list[TaskResult]
+    warnings: tuple[str, ...] = ()
 
 
 def worklist_run(
@@ -78,17 +81,19 @@ def open_study_run(
     """
     from napari_elnet.common.runs import relay
     from napari_elnet.inference.triage import TriageProgress, triage_steps
-    from napari_elnet.worklist import load_study_ref
+    from napari_elnet.worklist import load_study_scan
+    from napari_elnet.worklist.loading import problem_warnings
 
     yield f"loading {ref.name}"
-    series = load_study_ref(ref)
+    scan = load_study_scan(ref)
+    series = list(scan.series)
     private = [replace(m, model=copy.deepcopy(m.model)) for m in models]
 
     def show(progress: TriageProgress) -> str:
         return f"{ref.name}: {progress.task} {progress.stage}".strip()
 
     end = yield from relay(triage_steps(series, private, device), show=show)
-    return OpenedStudy(ref, series, list(end.result or ()))
+    return OpenedStudy(ref, series, list(end.result or ()), problem_warnings(scan))
 
 
 def most_suspicious(results: Sequence[TaskResult]) -> int:

@@ -549,6 +549,10 @@ class WorklistWidget(QWidget):
         if worker is not self.open_worker:
             return
         self.open_worker = None
+        if opened.warnings:
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"ELNet worklist: {opened.ref.name}: " + "; ".join(opened.warnings))
         self._remove_opened_layers()
         layers = [
             self.viewer.add_image(data, **kwargs) for data, kwargs, _ in study_layers(opened.series)
