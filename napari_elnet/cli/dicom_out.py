@@ -50,9 +50,10 @@ def dicom_results_steps(
 
     Args:
         out_root: Each study's results go to ``out_root/<study id>/`` (see :func:`study_folder`).
-        warn: Told (one line; None: standard error) about a study whose results cannot be written (any exception, e.g.
-            highdicom refusing a value); it keeps its triage rows, and every task result of it
-            carries the problem (:func:`results_problem`) in its warnings (the report's rows).
+        warn: Told (one line; None: standard error) about a study whose results cannot be
+            written (any exception, e.g. highdicom refusing a value); it keeps its triage rows,
+            and every task result of it carries the problem (:func:`results_problem`) in its
+            warnings (the report's rows).
         written: When given, each study folder written is appended to it.
     """
     from napari_elnet.dicom.results import write_dicom_results

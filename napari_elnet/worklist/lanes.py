@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from napari_elnet.common.errors import ConfigurationError
+from napari_elnet.worklist.prefetch import put_unless_stopped
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -143,13 +144,7 @@ class Lanes(Generic[T, P, R]):
 
     def _put(self, event: Step[P] | Finished[T, R] | _Failed | _LaneEnd) -> bool:
         """Hand ``event`` to the consumer, waiting while it has enough; False when stopped."""
-        while not self._stop.is_set():
-            try:
-                self._events.put(event, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self._events, event, self._stop, _POLL_SECONDS)
 
     def _next(self, lane: int) -> tuple[int, object]:
         """The next item and its index, or ``_END``; counts the wait."""

@@ -96,13 +96,7 @@ class Prefetcher(Generic[T, V]):
 
     def _put(self, entry: Loaded[T, V] | _End) -> bool:
         """Put an entry, giving up when stopped; False when stopped."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(entry, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self._queue, entry, self._stop, _POLL_SECONDS)
 
     def _run(self) -> None:
         for item in self._items:
@@ -116,3 +110,20 @@ class Prefetcher(Generic[T, V]):
             if not self._put(Loaded(item, value, error, time.perf_counter() - start)):
                 return
         self._put(_End())
+
+
+Q = TypeVar("Q")
+
+
+def put_unless_stopped(
+    target: queue.Queue[Q], item: Q, stop: threading.Event, poll_seconds: float
+) -> bool:
+    """Put ``item`` into a bounded queue, waiting while it is full; give up once ``stop`` is set
+    (checked every ``poll_seconds``). True when put, False when stopped."""
+    while not stop.is_set():
+        try:
+            target.put(item, timeout=poll_seconds)
+            return True
+        except queue.Full:
+            continue
+    return False
