@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.nn.elnet import INPUT_SIZE
@@ -19,6 +18,7 @@ from napari_elnet.transforms.intensity import (
     volume_landmarks,
 )
 from napari_elnet.transforms.order import RankIndex, rank_index
+from napari_elnet.transforms.resample import resize, resize_finite
 
 BRIGHT_PERCENTILE = 99.5
 """Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""
@@ -27,24 +27,34 @@ BRIGHT_PERCENTILE = 99.5
 def resize_slices(volume: np.ndarray | torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     """Resize every slice to size x size (bilinear, anti-aliased when shrinking).
 
+    The values of ``F.interpolate(..., mode="bilinear", align_corners=False, antialias=True)``
+    (:mod:`~napari_elnet.transforms.resample`).
+
     Shape:
         volume (S, H, W) -> (S, size, size) float32.
     """
+    tensor = _as_float_tensor(volume)
+    if tuple(tensor.shape[1:]) == (size, size):
+        return tensor
+    return resize(tensor, (size, size))
+
+
+def _as_float_tensor(volume: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The (S, H, W) volume as a float32 tensor (sharing a float32 array's memory)."""
     tensor = torch.as_tensor(
         np.asarray(volume, dtype=np.float32) if isinstance(volume, np.ndarray) else volume
     )
     if tensor.ndim != 3 or min(tensor.shape) < 1:
         raise ConfigurationError(f"expected a (S, H, W) volume, got shape {tuple(tensor.shape)}")
+    return tensor.float()
+
+
+def _resize_unchecked(volume: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`resize_slices` for finite values (a NaN or infinity may reach more outputs)."""
+    tensor = _as_float_tensor(volume)
     if tuple(tensor.shape[1:]) == (size, size):
-        return tensor.float()
-    resized = F.interpolate(
-        tensor.float()[:, None],
-        size=(size, size),
-        mode="bilinear",
-        align_corners=False,
-        antialias=True,
-    )
-    return resized[:, 0]
+        return tensor
+    return resize_finite(tensor, (size, size))
 
 
 def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np.ndarray:
@@ -176,10 +186,10 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     Shape:
         volume (S, H, W), any scale.
     """
-    resized = resize_slices(volume).numpy()
+    resized = _resize_unchecked(volume, INPUT_SIZE).numpy()
     index = rank_index(resized, workers=torch.get_num_threads())
     if index is None:  # NaN or inf: numpy's own percentiles decide
-        return PreparedSeries(clip_bright(resized))
+        return PreparedSeries(clip_bright(resize_slices(volume).numpy()))
     ceiling = np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE))
     # A resized series is this function's own array: clipped where it lies (not the caller's).
     fresh = tuple(resized.shape[1:]) != tuple(volume.shape[1:])
