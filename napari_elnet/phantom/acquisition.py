@@ -2,7 +2,8 @@
 
 Each stack has its own field of view, matrix, slice thickness and slice count; slice thickness is
 simulated by averaging along the slice normal (partial volume), then a smooth coil bias field,
-Rician noise and a scanner intensity scale are applied.
+Rician noise and a scanner intensity scale are applied. NumPy only (the same float32 values
+PyTorch's kernels gave when the phantom used them).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from napari_elnet.phantom.gaussian import torch_randn
+from napari_elnet.phantom.interpolation import running_mean
 from napari_elnet.phantom.shapes import Grid
 
 # Row direction, column direction (LPS) of each plane, as scanners write them.
@@ -76,50 +78,38 @@ def stack_geometry(
     )
 
 
-def _smooth_along(volume: torch.Tensor, axis: int, width: int) -> torch.Tensor:
-    """Centered running mean of ``width`` voxels along ``axis`` (zero padded)."""
-    if width <= 1:
-        return volume
-    moved = volume.movedim(axis, -1)
-    padded = torch.nn.functional.pad(
-        moved.reshape(-1, 1, moved.shape[-1]), (width // 2, (width - 1) // 2)
-    )
-    kernel = torch.full((1, 1, width), 1.0 / width, dtype=volume.dtype)
-    smoothed = torch.nn.functional.conv1d(padded, kernel).reshape(moved.shape)
-    return smoothed.movedim(-1, axis)
-
-
-def _sample_axis(volume: torch.Tensor, axis: int, coords: np.ndarray, grid: Grid) -> torch.Tensor:
-    """Linear interpolation of ``volume`` along one grid axis at ``coords`` (mm); zero outside."""
-    f = torch.from_numpy((coords - grid.start[axis]) / grid.step).to(volume.dtype)
+def _sample_axis(volume: np.ndarray, axis: int, coords: np.ndarray, grid: Grid) -> np.ndarray:
+    """Linear interpolation of float32 ``volume`` along one grid axis at ``coords`` (mm); zero
+    outside the grid (float32 arithmetic throughout)."""
+    f = ((coords - grid.start[axis]) / grid.step).astype(np.float32)
     n = volume.shape[axis]
-    i0 = torch.floor(f).long()
-    w = (f - i0).to(volume.dtype)
-    valid = ((i0 >= 0) & (i0 + 1 <= n - 1)).to(volume.dtype)
-    a = volume.index_select(axis, i0.clamp(0, n - 1))
-    b = volume.index_select(axis, (i0 + 1).clamp(0, n - 1))
+    i0 = np.floor(f).astype(np.int64)
+    w = f - i0.astype(np.float32)
+    valid = ((i0 >= 0) & (i0 + 1 <= n - 1)).astype(np.float32)
+    a = np.take(volume, np.clip(i0, 0, n - 1), axis=axis)
+    b = np.take(volume, np.clip(i0 + 1, 0, n - 1), axis=axis)
     shape = [1] * volume.ndim
     shape[axis] = -1
-    return (a + (b - a) * w.view(shape)) * valid.view(shape)
+    return (a + (b - a) * w.reshape(shape)) * valid.reshape(shape)
 
 
-def resample(volume: torch.Tensor, grid: Grid, geometry: StackGeometry) -> torch.Tensor:
-    """The stack's voxel values, (S, H, W), from a volume on ``grid`` (axes x, y, z).
+def resample(volume: np.ndarray, grid: Grid, geometry: StackGeometry) -> np.ndarray:
+    """The stack's voxel values, float32 (S, H, W), from a float32 volume on ``grid`` (axes x, y, z).
 
     The stack's axes must be parallel to the grid's (as they are for the three standard planes).
     """
     order = []  # grid axis of the stack's slice, row and column axes
-    out = volume
+    out = np.asarray(volume, np.float32)
     for index in (0, 1, 2):  # slice first: it shrinks the volume most
         direction = geometry.orientation[(2, 1, 0)[index]]
         axis = int(np.argmax(np.abs(direction)))
         coords = geometry.positions(index)[:, axis]
         if index == 0:
             width = round(geometry.thickness / grid.step)
-            out = _smooth_along(out, axis, width)
+            out = running_mean(out, axis, width)
         out = _sample_axis(out, axis, coords, grid)
         order.append(axis)
-    return out.permute(*order)
+    return np.ascontiguousarray(out.transpose(*order))
 
 
 def bias_field(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -130,8 +120,11 @@ def bias_field(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return (1 + a * rows + b * cols + c * (rows**2 + cols**2 - 0.66)).astype(np.float32)
 
 
-def rician(signal: torch.Tensor, sigma: float, rng: np.random.Generator) -> torch.Tensor:
-    """Magnitude of the signal plus complex Gaussian noise of standard deviation ``sigma``."""
-    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    noise = torch.randn((2, *signal.shape), generator=generator, dtype=signal.dtype) * sigma
-    return torch.hypot(signal + noise[0], noise[1])
+def rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Magnitude of the float32 signal plus complex Gaussian noise of standard deviation ``sigma``.
+
+    The noise is PyTorch's ``randn`` of a seed drawn from ``rng`` (see :mod:`.gaussian`), as the
+    phantom drew it with torch.
+    """
+    noise = torch_randn(int(rng.integers(2**62)), (2, *signal.shape)) * np.float32(sigma)
+    return np.hypot(signal + noise[0], noise[1])

@@ -7,13 +7,13 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Series, StudyInfo
 from napari_elnet.models.tasks import MRNET_LABELS as TASKS
 from napari_elnet.phantom.acquisition import bias_field, resample, rician, stack_geometry
 from napari_elnet.phantom.anatomy import Anatomy, build_knee, knee_grid
+from napari_elnet.phantom.interpolation import upsample_trilinear
 from napari_elnet.phantom.lesions import Lesion, add_lesions, plan_lesions
 from napari_elnet.phantom.tissues import CONTRASTS, signal_table
 
@@ -174,7 +174,7 @@ def generate_study(
     lesions = add_lesions(tissue, grid, parts, plan_lesions(wanted, rng), rng)
     signal = _tissue_signal(tissue, config.contrast, rng)
     if anatomy.left:
-        signal = signal.flip(0)
+        signal = np.ascontiguousarray(signal[::-1])
         lesions = [Lesion(les.kind, les.mask[::-1]) for les in lesions]
     study_uid = _uid(seed, "study")
     info = StudyInfo(
@@ -196,18 +196,17 @@ def generate_study(
     return PhantomStudy(seed, final_labels, series, truth, tuple(les.kind for les in lesions))
 
 
-def _tissue_signal(tissue: np.ndarray, contrast: str, rng: np.random.Generator) -> torch.Tensor:
+def _tissue_signal(tissue: np.ndarray, contrast: str, rng: np.random.Generator) -> np.ndarray:
     """MR signal of the tissue volume with a gentle low-frequency texture, (X, Y, Z) float32."""
-    signal = torch.from_numpy(signal_table(contrast)[tissue])
-    coarse = torch.from_numpy(rng.normal(1.0, 0.06, (1, 1, 6, 6, 6)).astype(np.float32))
-    texture = torch.nn.functional.interpolate(coarse, size=tissue.shape, mode="trilinear")[0, 0]
-    return signal * texture
+    signal = signal_table(contrast)[tissue]
+    coarse = rng.normal(1.0, 0.06, (6, 6, 6)).astype(np.float32)
+    return signal * upsample_trilinear(coarse, tissue.shape)
 
 
 def _acquire(
     plane: str,
     number: int,
-    signal: torch.Tensor,
+    signal: np.ndarray,
     lesions: list[Lesion],
     grid,
     center: np.ndarray,
@@ -230,13 +229,13 @@ def _acquire(
     fov = float(rng.uniform(*config.fov_mm))
     geometry = stack_geometry(plane, center, fov, matrix, slices, thickness, gap)
     clean = resample(signal, grid, geometry)
-    bias = torch.from_numpy(bias_field(geometry.shape[1:], rng))
-    noisy = rician(clean * bias, float(rng.uniform(*config.noise)), rng) * scanner_scale
-    array = noisy.numpy().astype(np.float32)
+    bias = bias_field(geometry.shape[1:], rng)
+    noisy = rician(clean * bias, float(rng.uniform(*config.noise)), rng)
+    array = noisy * np.float32(scanner_scale)
     truth = []
     for lesion in lesions:
-        mask = resample(torch.from_numpy(lesion.mask.astype(np.float32)), grid, geometry) >= 0.3
-        item = _truth(lesion.kind, mask.numpy())
+        mask = resample(lesion.mask.astype(np.float32), grid, geometry) >= np.float32(0.3)
+        item = _truth(lesion.kind, mask)
         if item is not None:
             truth.append(item)
     foreground = array[array > np.percentile(array, 60)]

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from napari_elnet.common.errors import ConfigurationError
 from napari_elnet.common.series import Series
+from napari_elnet.phantom.interpolation import resize_antialiased
 from napari_elnet.phantom.study import (
     PLANE_ORDER,
     TASKS,
@@ -38,11 +38,12 @@ def studies(n: int, seed: int, config: PhantomConfig | None = None) -> Iterator[
 
 
 def to_mrnet_volume(series: Series) -> np.ndarray:
-    """A stack as MRNet stores it: uint8, (S, 256, 256), 0..255 up to the 99.5th percentile."""
-    tensor = torch.from_numpy(series.array)[:, None]
-    resized = torch.nn.functional.interpolate(
-        tensor, size=(MRNET_SIZE, MRNET_SIZE), mode="bilinear", antialias=True, align_corners=False
-    )[:, 0].numpy()
+    """A stack as MRNet stores it: uint8, (S, 256, 256), 0..255 up to the 99.5th percentile.
+
+    Slices are shrunk (or enlarged) with an antialiased bilinear filter, PyTorch's
+    ``interpolate(..., mode="bilinear", antialias=True)`` (same values, NumPy only).
+    """
+    resized = resize_antialiased(series.array, (MRNET_SIZE, MRNET_SIZE))
     high = float(np.percentile(resized, MRNET_PERCENTILE)) or 1.0
     return np.clip(resized / high * 255.0, 0, 255).astype(np.uint8)
 

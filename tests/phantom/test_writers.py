@@ -20,3 +20,16 @@ def test_a_volume_reaches_255_at_the_percentile() -> None:
     assert volume.dtype == np.uint8 and volume.shape == (4, MRNET_SIZE, MRNET_SIZE)
     share_at_top = float(np.mean(volume == 255))
     assert 0.004 <= share_at_top <= 0.01  # the top 0.5 % (plus rounding) saturates
+
+
+def test_the_mrnet_volume_is_the_former_torch_resize() -> None:
+    """The NumPy antialiased resize gives the former torch writer's uint8 volume."""
+    from support.former_phantom import former_resize_antialiased
+
+    array = np.random.default_rng(4).gamma(2.0, 300.0, (5, 448, 448)).astype(np.float32)
+    resized = former_resize_antialiased(array, (MRNET_SIZE, MRNET_SIZE))
+    high = float(np.percentile(resized, MRNET_PERCENTILE))
+    former = np.clip(resized / high * 255.0, 0, 255).astype(np.uint8)
+    volume = to_mrnet_volume(Series(array=array, spacing=(3.0, 0.3, 0.3), plane="coronal"))
+    assert np.mean(volume != former) < 1e-4
+    assert int(np.abs(volume.astype(int) - former).max()) <= 1
