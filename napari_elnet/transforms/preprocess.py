@@ -18,7 +18,7 @@ from napari_elnet.transforms.intensity import (
     volume_landmarks,
 )
 from napari_elnet.transforms.order import RankIndex, rank_index
-from napari_elnet.transforms.resample import resize, resize_finite
+from napari_elnet.transforms.resample import reference_resize, resize, resize_finite
 
 BRIGHT_PERCENTILE = 99.5
 """Voxels above this percentile of a resized series are set to it (MRNet's volumes were made so)."""
@@ -47,14 +47,6 @@ def _as_float_tensor(volume: np.ndarray | torch.Tensor) -> torch.Tensor:
     if tensor.ndim != 3 or min(tensor.shape) < 1:
         raise ConfigurationError(f"expected a (S, H, W) volume, got shape {tuple(tensor.shape)}")
     return tensor.float()
-
-
-def _resize_unchecked(volume: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """:func:`resize_slices` for finite values (a NaN or infinity may reach more outputs)."""
-    tensor = _as_float_tensor(volume)
-    if tuple(tensor.shape[1:]) == (size, size):
-        return tensor
-    return resize_finite(tensor, (size, size))
 
 
 def clip_bright(volume: np.ndarray, percentile: float = BRIGHT_PERCENTILE) -> np.ndarray:
@@ -186,10 +178,14 @@ def prepare_series(volume: np.ndarray | torch.Tensor) -> PreparedSeries:
     Shape:
         volume (S, H, W), any scale.
     """
-    resized = _resize_unchecked(volume, INPUT_SIZE).numpy()
+    tensor = _as_float_tensor(volume)
+    same = tuple(tensor.shape[1:]) == (INPUT_SIZE, INPUT_SIZE)
+    resized = (tensor if same else resize_finite(tensor, (INPUT_SIZE, INPUT_SIZE))).numpy()
     index = rank_index(resized, workers=torch.get_num_threads())
-    if index is None:  # NaN or inf: numpy's own percentiles decide
-        return PreparedSeries(clip_bright(resize_slices(volume).numpy()))
+    if index is None:  # NaN or inf: F.interpolate's own resize, numpy's own percentiles
+        if not same:
+            resized = reference_resize(tensor, (INPUT_SIZE, INPUT_SIZE)).numpy()
+        return PreparedSeries(clip_bright(resized))
     ceiling = np.float32(_ranked_percentile(index, BRIGHT_PERCENTILE))
     # A resized series is this function's own array: clipped where it lies (not the caller's).
     fresh = tuple(resized.shape[1:]) != tuple(volume.shape[1:])
