@@ -177,9 +177,11 @@ def test_volume_landmarks_of_a_volume_with_nan_are_numpys() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("fallback", [False, True])
-def test_map_to_standard_equals_the_former_np_interp_bit_for_bit(
+def test_map_to_standard_is_the_former_np_interp_within_float32_rounding(
     workers: int, fallback: bool
 ) -> None:
+    """The float32 evaluation (interp_single) against the former float64 np.interp: a few float32
+    roundings of the standard scale (which runs 0..1, extrapolated beyond)."""
     rng = np.random.default_rng(8)
     learned = fit_landmarks([_volume(rng, 1.0, 0.0), _volume(rng, 1.3, 2.0)])
     landmarks = FALLBACK_LANDMARKS if fallback else learned
@@ -188,4 +190,5 @@ def test_map_to_standard_equals_the_former_np_interp_bit_for_bit(
         expected = former_map_to_standard(volume, source, landmarks)
         got = map_to_standard(volume, source, landmarks, workers=workers)
         assert got.dtype == np.float32
-        np.testing.assert_array_equal(got, expected)
+        scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=8 * np.finfo(np.float32).eps * scale)

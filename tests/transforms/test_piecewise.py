@@ -1,4 +1,4 @@
-"""np.interp on float32 volumes, bit for bit."""
+"""np.interp on float32 volumes: bit for bit (interp_float32) and in float32 (interp_single)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_elnet.transforms import piecewise
-from napari_elnet.transforms.piecewise import CHUNK, interp_float32
+from napari_elnet.transforms.piecewise import CHUNK, interp_float32, interp_single
 
 
 def _reference(values: np.ndarray, knots: np.ndarray, heights: np.ndarray) -> np.ndarray:
@@ -164,3 +164,57 @@ def test_values_outside_a_row_are_those_with_other_knot_counts(row: int) -> None
             np.testing.assert_array_equal(got, expected)
         else:
             assert got is None
+
+
+def _single_bound(values: np.ndarray, knots: np.ndarray, heights: np.ndarray) -> float:
+    """A few float32 roundings of the terms of ``slope * (x - x_j) + y_j`` (x, the knots, the
+    slopes and the heights each rounded to float32, then three operations)."""
+    slopes = np.diff(heights) / np.diff(knots)
+    reach = max(float(np.abs(values).max(initial=0.0)), float(np.abs(knots).max()))
+    scale = float(np.abs(heights).max()) + float(np.abs(slopes).max()) * 2 * reach
+    return 4 * float(np.finfo(np.float32).eps) * scale
+
+
+@pytest.mark.parametrize("kind", ["landmarks", "on_knots", "between", "signed_zeros", "outside"])
+@pytest.mark.parametrize("seed", range(8))
+def test_single_is_numpy_interp_within_float32_rounding(kind: str, seed: int) -> None:
+    values, knots, heights = _case(kind, np.random.default_rng(seed))
+    got = interp_single(values, knots, heights)
+    assert got.dtype == np.float32
+    expected = _reference(values, knots, heights)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=_single_bound(values, knots, heights))
+
+
+@pytest.mark.parametrize("row", ["below", "inner", "above", "zero", "none"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_single_takes_numpys_segments(row: str, workers: int) -> None:
+    """The rows (common, table, and the knots' own buckets) are interp_float32's: a value at a
+    float32 knot gets that knot's height rounded to float32, the others stay within rounding."""
+    values, knots, heights = _crowded(row, np.random.default_rng(len(row)))
+    got = interp_single(values, knots, heights, workers=workers)
+    expected = _reference(values, knots, heights)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=_single_bound(values, knots, heights))
+    exact = knots.astype(np.float32).astype(np.float64) == knots
+    for knot, height in zip(knots[exact], heights[exact], strict=True):
+        at = values == np.float32(knot)
+        assert at.any()
+        assert (got[at] == np.float32(height)).all()
+
+
+def test_single_is_one_pass_cheaper_and_equal_for_float32_exact_terms() -> None:
+    """With knots, slopes and heights exact in float32 and exact arithmetic (small integers and
+    halves), float32 and float64 give the same bits."""
+    values = np.arange(-40, 41, dtype=np.float32) / 4
+    knots = np.array([-8.0, -2.0, 0.0, 4.0, 6.0])
+    heights = np.array([-3.0, 0.0, 0.5, 1.5, 2.5])
+    np.testing.assert_array_equal(
+        interp_single(values, knots, heights), _reference(values, knots, heights)
+    )
+
+
+def test_single_outside_the_fast_path_is_numpys() -> None:
+    values = np.array([1.0, np.nan, 3.0], np.float32)
+    knots, heights = np.array([0.0, 2.0, 4.0]), np.array([0.0, 0.25, 1.0])
+    np.testing.assert_array_equal(
+        interp_single(values, knots, heights), _reference(values, knots, heights)
+    )

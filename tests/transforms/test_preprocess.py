@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from support.former_preprocessing import former_map_to_standard
 
 from napari_elnet.common.errors import ConfigurationError
@@ -13,6 +16,7 @@ from napari_elnet.transforms.intensity import (
     Landmarks,
     fit_landmarks,
     foreground,
+    map_to_standard,
     standardize,
 )
 from napari_elnet.transforms.preprocess import (
@@ -117,14 +121,24 @@ def test_prepared_series_is_shared_by_models_and_equals_prepare_volume() -> None
     assert len(prepared._landmarks) == 2  # the defaults and the fallback's 1st/99th
 
 
-def _former_prepare_volume(volume: np.ndarray, landmarks: Landmarks | None) -> np.ndarray:
-    """prepare_volume before the rank index and the exact interp: resize, clip at the partition
-    percentile, np.percentile of the foreground, np.interp (float64) rounded to float32."""
+def _former_prepare_volume(
+    volume: np.ndarray, landmarks: Landmarks | None, mapping: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """prepare_volume before the rank index and the fast paths: resize (F.interpolate), clip at
+    the partition percentile, np.percentile of the foreground, then ``mapping`` (the former
+    np.interp in float64 rounded to float32, or today's map_to_standard on the same numbers)."""
     landmarks = landmarks or FALLBACK_LANDMARKS
-    resized = resize_slices(volume).numpy()
+    tensor = torch.as_tensor(np.asarray(volume, dtype=np.float32))
+    resized = (
+        tensor
+        if tuple(tensor.shape[1:]) == (256, 256)
+        else F.interpolate(
+            tensor[:, None], size=(256, 256), mode="bilinear", align_corners=False, antialias=True
+        )[:, 0]
+    ).numpy()
     clipped = np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
     source = np.percentile(foreground(clipped), list(landmarks.percentiles)).astype(np.float64)
-    return former_map_to_standard(clipped, source, landmarks)
+    return mapping(clipped, source, landmarks)
 
 
 def _series_of_every_kind() -> list[np.ndarray]:
@@ -144,12 +158,15 @@ def _series_of_every_kind() -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("landmarks_kind", ["learned", "none"])
-def test_prepare_volume_equals_the_former_implementation_bit_for_bit(landmarks_kind: str) -> None:
+def test_prepare_volume_equals_the_former_implementation_but_for_float32_mapping(
+    landmarks_kind: str,
+) -> None:
     rng = np.random.default_rng(17)
     learned = fit_landmarks([rng.gamma(2.0, 100.0, (2, 64, 64)).astype(np.float32)])
     landmarks = learned if landmarks_kind == "learned" else None
     for volume in _series_of_every_kind():
-        expected = _former_prepare_volume(volume, landmarks)
+        # Resize, clip and landmarks bit for bit; the mapping is today's float32 evaluation.
+        expected = _former_prepare_volume(volume, landmarks, map_to_standard)
         prepared = prepare_series(volume)
         assert prepared.ranks is not None
         got = prepared.network_input(landmarks)[:, 0].numpy()
@@ -157,9 +174,14 @@ def test_prepare_volume_equals_the_former_implementation_bit_for_bit(landmarks_k
         assert prepared.ranks is None  # released once the landmarks are taken
         other = learned if landmarks is None else None  # a second model, other percentiles
         np.testing.assert_array_equal(
-            prepared.network_input(other)[:, 0].numpy(), _former_prepare_volume(volume, other)
+            prepared.network_input(other)[:, 0].numpy(),
+            _former_prepare_volume(volume, other, map_to_standard),
         )
         np.testing.assert_array_equal(prepare_volume(volume, landmarks)[:, 0].numpy(), expected)
+        # Against the former float64 np.interp: within float32 rounding of the standard scale.
+        former = _former_prepare_volume(volume, landmarks, former_map_to_standard)
+        scale = max(1.0, float(np.abs(former).max(initial=0.0)))
+        np.testing.assert_allclose(got, former, rtol=0, atol=8 * np.finfo(np.float32).eps * scale)
 
 
 def test_clip_bright_equals_the_partition_percentile_clip() -> None:
@@ -184,14 +206,15 @@ def test_a_series_with_nan_takes_numpys_path_with_the_same_values() -> None:
         prepared.clipped, np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
     )
     np.testing.assert_array_equal(
-        prepared.network_input(None)[:, 0].numpy(), _former_prepare_volume(volume, None)
+        prepared.network_input(None)[:, 0].numpy(),
+        _former_prepare_volume(volume, None, map_to_standard),
     )
 
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_count_does_not_change_values(threads: int) -> None:
     volume = _series_of_every_kind()[0]
-    expected = _former_prepare_volume(volume, None)
+    expected = _former_prepare_volume(volume, None, map_to_standard)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
