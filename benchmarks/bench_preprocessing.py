@@ -9,16 +9,28 @@ standard scale. Two contexts: ``warm`` (the repetitions back to back) and ``cold
 forward and one FullGrad pass of the model before every repetition, as ``bench_core.py``
 interleaves them).
 
+With ``--before DIR`` (a directory holding another version's ``napari_elnet``, e.g.
+``git archive 2c3278a napari_elnet | tar -x -C DIR``) it instead compares the two versions in one
+process: that package is copied under the name ``napari_elnet_before`` and imported beside this
+one, and each round runs the plain forward, ``prepare_volume`` of each version, and the two-model
+preparation (one ``prepare_series``, two ``network_input``) of each version in turn; ratios are
+medians over rounds of the ratio within the round (the machine's load moves both versions alike).
+
 Usage::
 
     nice -n 5 python benchmarks/bench_preprocessing.py [--repeats 13] [--context warm cold]
+    nice -n 5 python benchmarks/bench_preprocessing.py --before DIR [--repeats 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,13 +87,79 @@ def _recorder(times: dict[str, list[float]]) -> Callable[[str, Callable[[], Any]
     return timed
 
 
+def renamed_copy(source: Path, target: Path) -> None:
+    """Copy the package ``source / "napari_elnet"`` to ``target / "napari_elnet_before"``, its
+    imports renamed, so that it imports beside the installed package."""
+    package = target / "napari_elnet_before"
+    shutil.copytree(
+        source / "napari_elnet", package, ignore=shutil.ignore_patterns("*.pt", "*.yaml")
+    )
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        path.write_text(re.sub(r"\bnapari_elnet\b", "napari_elnet_before", text))
+
+
+def compare(before_dir: Path, repeats: int, slices: int) -> None:
+    """Forward, and each version's preparation for one and for two models, in turn per round."""
+    from napari_elnet.transforms import preprocess
+
+    loaded = acl_model("cpu")
+    model, landmarks = loaded.model, loaded.info.landmarks
+    volume = phantom_volume(slices)
+    with tempfile.TemporaryDirectory() as scratch:
+        renamed_copy(before_dir, Path(scratch))
+        sys.path.insert(0, scratch)
+        former = importlib.import_module("napari_elnet_before.transforms.preprocess")
+        x = preprocess.prepare_volume(volume, landmarks)
+        old = former.prepare_volume(volume, landmarks)
+        change = float((x - old).abs().max() / old.abs().max())
+        print(f"network input, this version vs --before: max |dx| / max |x| = {change:.3g}")
+
+        def forward() -> object:
+            with torch.no_grad():
+                return model(x)
+
+        def two(module: Any) -> object:
+            prepared = module.prepare_series(volume)
+            return [prepared.network_input(landmarks) for _ in range(2)]
+
+        passes: dict[str, Callable[[], object]] = {
+            "forward": forward,
+            "one model, before": lambda: former.prepare_volume(volume, landmarks),
+            "one model, this version": lambda: preprocess.prepare_volume(volume, landmarks),
+            "two models, before": lambda: two(former),
+            "two models, this version": lambda: two(preprocess),
+        }
+        times: dict[str, list[float]] = {name: [] for name in passes}
+        for round_ in range(repeats + 1):
+            for name, fn in passes.items():
+                start = time.process_time()
+                fn()
+                if round_:
+                    times[name].append(time.process_time() - start)
+        print(
+            f"{repeats} rounds, CPU seconds, 1 thread; forward {statistics.median(times['forward']) * 1e3:.1f} ms"
+        )
+        for name in list(passes)[1:]:
+            per_model = 2 if name.startswith("two") else 1
+            ratio = statistics.median(
+                t / per_model / f for t, f in zip(times[name], times["forward"], strict=True)
+            )
+            ms = statistics.median(times[name]) / per_model * 1e3
+            print(f"{name:26s} {ms:7.1f} ms per model  {ratio:.3f}x forward")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=13)
     parser.add_argument("--slices", type=int, default=32)
     parser.add_argument("--context", nargs="+", default=["warm", "cold"], choices=["warm", "cold"])
+    parser.add_argument("--before", type=Path, help="directory holding another napari_elnet")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.before is not None:
+        compare(args.before, args.repeats, args.slices)
+        return
     from napari_elnet.inference.fullgrad import explain
     from napari_elnet.transforms.preprocess import prepare_volume
 
