@@ -13,8 +13,9 @@ With ``--before DIR`` (a directory holding another version's ``napari_elnet``, e
 ``git archive 2c3278a napari_elnet | tar -x -C DIR``) it instead compares the two versions in one
 process: that package is copied under the name ``napari_elnet_before`` and imported beside this
 one, and each round runs the plain forward, ``prepare_volume`` of each version, and the two-model
-preparation (one ``prepare_series``, two ``network_input``) of each version in turn; ratios are
-medians over rounds of the ratio within the round (the machine's load moves both versions alike).
+preparation (one ``prepare_series``, two ``network_input``) of each version in turn, the versions
+swapping places every other round; ratios are medians over rounds of the ratio within the round
+(the machine's load moves both versions alike).
 
 Usage::
 
@@ -131,10 +132,14 @@ def compare(before_dir: Path, repeats: int, slices: int) -> None:
             "two models, this version": lambda: two(preprocess),
         }
         times: dict[str, list[float]] = {name: [] for name in passes}
+        order = list(passes)
+        swapped = [order[0], order[2], order[1], order[4], order[3]]
         for round_ in range(repeats + 1):
-            for name, fn in passes.items():
+            # Every other round the versions swap places: the second one to read the series would
+            # otherwise find more of it in the caches.
+            for name in order if round_ % 2 else swapped:
                 start = time.process_time()
-                fn()
+                passes[name]()
                 if round_:
                     times[name].append(time.process_time() - start)
         print(
