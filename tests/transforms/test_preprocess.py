@@ -121,21 +121,28 @@ def test_prepared_series_is_shared_by_models_and_equals_prepare_volume() -> None
     assert len(prepared._landmarks) == 2  # the defaults and the fallback's 1st/99th
 
 
-def _former_prepare_volume(
-    volume: np.ndarray, landmarks: Landmarks | None, mapping: Callable[..., np.ndarray]
-) -> np.ndarray:
-    """prepare_volume before the rank index and the fast paths: resize (F.interpolate), clip at
-    the partition percentile, np.percentile of the foreground, then ``mapping`` (the former
-    np.interp in float64 rounded to float32, or today's map_to_standard on the same numbers)."""
-    landmarks = landmarks or FALLBACK_LANDMARKS
+def _f_interpolate(volume: np.ndarray) -> np.ndarray:
+    """The former resize: F.interpolate itself (the width pass first)."""
     tensor = torch.as_tensor(np.asarray(volume, dtype=np.float32))
-    resized = (
-        tensor
-        if tuple(tensor.shape[1:]) == (256, 256)
-        else F.interpolate(
-            tensor[:, None], size=(256, 256), mode="bilinear", align_corners=False, antialias=True
-        )[:, 0]
-    ).numpy()
+    if tuple(tensor.shape[1:]) == (256, 256):
+        return tensor.numpy()
+    return F.interpolate(
+        tensor[:, None], size=(256, 256), mode="bilinear", align_corners=False, antialias=True
+    )[:, 0].numpy()
+
+
+def _former_prepare_volume(
+    volume: np.ndarray,
+    landmarks: Landmarks | None,
+    mapping: Callable[..., np.ndarray],
+    resize: Callable[[np.ndarray], np.ndarray] = lambda v: resize_slices(v).numpy(),
+) -> np.ndarray:
+    """prepare_volume before the rank index and the fast paths: ``resize`` (today's
+    resize_slices, or the former F.interpolate), clip at the partition percentile, np.percentile
+    of the foreground, then ``mapping`` (today's map_to_standard, or the former np.interp in
+    float64 rounded to float32)."""
+    landmarks = landmarks or FALLBACK_LANDMARKS
+    resized = resize(volume)
     clipped = np.minimum(resized, np.float32(_percentile(resized, BRIGHT_PERCENTILE)))
     source = np.percentile(foreground(clipped), list(landmarks.percentiles)).astype(np.float64)
     return mapping(clipped, source, landmarks)
@@ -178,10 +185,13 @@ def test_prepare_volume_equals_the_former_implementation_but_for_float32_mapping
             _former_prepare_volume(volume, other, map_to_standard),
         )
         np.testing.assert_array_equal(prepare_volume(volume, landmarks)[:, 0].numpy(), expected)
-        # Against the former float64 np.interp: within float32 rounding of the standard scale.
-        former = _former_prepare_volume(volume, landmarks, former_map_to_standard)
+        # Against the former F.interpolate and float64 np.interp: float32 rounding in the resize
+        # can move the clip value and the landmarks to a neighbouring voxel's value, so a few
+        # roundings of the range (the issue's bound: 1e-5 of it; 3.4e-6 on the shipped models'
+        # studies).
+        former = _former_prepare_volume(volume, landmarks, former_map_to_standard, _f_interpolate)
         scale = max(1.0, float(np.abs(former).max(initial=0.0)))
-        np.testing.assert_allclose(got, former, rtol=0, atol=8 * np.finfo(np.float32).eps * scale)
+        np.testing.assert_allclose(got, former, rtol=0, atol=1e-5 * scale)
 
 
 def test_clip_bright_equals_the_partition_percentile_clip() -> None:

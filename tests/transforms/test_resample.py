@@ -1,4 +1,5 @@
-"""The periodic anti-aliased resize against ``F.interpolate`` (its definition)."""
+"""The periodic anti-aliased resize against ``F.interpolate`` (its definition): torch's own passes
+bit for bit, in the other order within float32 rounding."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 from napari_elnet.transforms.resample import (
     axis_plan,
+    height_pass,
     reference_resize,
     resize,
     resize_finite,
@@ -18,6 +20,15 @@ from napari_elnet.transforms.resample import (
 def _volume(shape: tuple[int, int, int], seed: int = 0) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     return torch.from_numpy((rng.random(shape) * 2000).astype(np.float32))
+
+
+def _torch_height_first(volume: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """F.interpolate's own passes, the height first: what resize_finite computes where the height
+    has a plan."""
+    if axis_plan(volume.shape[1], size[0]) is None:
+        return reference_resize(volume, size)
+    tall = reference_resize(volume, (size[0], volume.shape[2]))
+    return tall if tall.shape[2] == size[1] else reference_resize(tall, size)
 
 
 # Scanner matrices (and a few odd ones: no period, one axis unchanged, growing).
@@ -43,19 +54,37 @@ SIZES = [
 
 
 @pytest.mark.parametrize("shape", SIZES)
-def test_equals_f_interpolate(shape: tuple[int, int]) -> None:
+def test_equals_torchs_passes_height_first(shape: tuple[int, int]) -> None:
     volume = _volume((3, *shape))
-    expected = reference_resize(volume, (256, 256))
+    expected = _torch_height_first(volume, (256, 256))
     assert torch.equal(resize_finite(volume, (256, 256)), expected)
     assert torch.equal(resize(volume, (256, 256)), expected)
 
 
+@pytest.mark.parametrize("shape", SIZES)
+def test_is_f_interpolate_within_float32_rounding(shape: tuple[int, int]) -> None:
+    """The same weights, the two sums rounded in the other order: a few float32 roundings."""
+    volume = _volume((3, *shape), seed=5)
+    got, expected = resize_finite(volume, (256, 256)), reference_resize(volume, (256, 256))
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
+    if axis_plan(shape[0], 256) is None or shape[1] == 256:
+        assert torch.equal(got, expected)  # one pass, or F.interpolate's own order
+
+
+@pytest.mark.parametrize("n_in", [416, 512, 448, 320, 128])
+def test_height_pass_is_torchs_bit_for_bit(n_in: int) -> None:
+    plan = axis_plan(n_in, 256)
+    assert plan is not None
+    volume = _volume((2, n_in, 37), seed=n_in)
+    assert torch.equal(height_pass(volume, plan), reference_resize(volume, (256, 37)))
+
+
 @pytest.mark.parametrize("shape", [(640, 640), (768, 768), (1024, 1024), (512, 416)])
-def test_longer_supports_are_equal_too(shape: tuple[int, int]) -> None:
-    """Five to eight taps per output, and an axis that grows (taps, then F.interpolate)."""
+def test_longer_supports_and_growing_axes(shape: tuple[int, int]) -> None:
+    """Five to eight taps per output (no plan: F.interpolate), and an axis that grows."""
     volume = _volume((2, *shape), seed=1)
-    assert torch.equal(resize_finite(volume, (256, 256)), reference_resize(volume, (256, 256)))
-    assert torch.equal(resize_finite(volume, (300, 128)), reference_resize(volume, (300, 128)))
+    for size in ((256, 256), (300, 128)):
+        assert torch.equal(resize_finite(volume, size), _torch_height_first(volume, size))
 
 
 def test_slices_of_one_row_and_an_unchanged_height() -> None:
@@ -105,8 +134,9 @@ def test_non_finite_values_resize_as_f_interpolate_does(bad: float, row: int) ->
     volume[1, row, 200] = bad
     expected = reference_resize(volume, (256, 256))
     torch.testing.assert_close(resize(volume, (256, 256)), expected, rtol=0, atol=0, equal_nan=True)
-    same = (resize_finite(volume, (256, 256)) == expected) | expected.isnan()
-    assert bool(same[0].all())  # the unchecked passes differ at most in the slice holding it
+    # The unchecked passes differ only in the slice holding it.
+    unchecked = resize_finite(volume, (256, 256))
+    assert torch.equal(unchecked[0], _torch_height_first(volume, (256, 256))[0])
 
 
 def test_constant_slices_stay_constant() -> None:
