@@ -27,8 +27,9 @@ BRIGHT_PERCENTILE = 99.5
 def resize_slices(volume: np.ndarray | torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     """Resize every slice to size x size (bilinear, anti-aliased when shrinking).
 
-    The values of ``F.interpolate(..., mode="bilinear", align_corners=False, antialias=True)``
-    (:mod:`~napari_elnet.transforms.resample`).
+    ``F.interpolate(..., mode="bilinear", align_corners=False, antialias=True)``'s operator and
+    weights with the height pass first (:mod:`~napari_elnet.transforms.resample`): within float32
+    rounding of its values.
 
     Shape:
         volume (S, H, W) -> (S, size, size) float32.
