@@ -137,11 +137,11 @@ class AxisPlan:
         return tuple(strips)
 
 
-@lru_cache(maxsize=32)
 def resize_weights(n_in: int, n_out: int) -> torch.Tensor:
     """torch's weights for one axis: ``(n_in, n_out)`` float32, column o the weights of output o.
 
     Read off by resizing the identity (row i: the one-hot input i), so exactly the kernel's own.
+    Not cached: :func:`axis_plan`, its one caller, is, and keeps only the taps it needs.
     """
     eye = torch.eye(n_in, dtype=torch.float32)
     return reference_resize(eye[None], (n_in, n_out))[0]
