@@ -7,7 +7,10 @@ Usage (after ``bash scripts/setup.sh``)::
 
 Training ends by storing the description of the training inputs (applicability) in each model
 file. ``--describe-only`` computes that description for the shipped weights without retraining
-them: same phantoms (same seeds), same training/validation split, weights unchanged.
+them: same phantoms (same seeds), same training/validation split, weights unchanged. Either way the
+acquired grain of each training series (``acquired_grain``: its noise at its own matrix, before
+the MRNet layout resized it to 256 px) is taken on the phantom's acquisition of that study, which
+the recipe regenerates from its seed (``acquired-grain.json`` in the work folder keeps them).
 
 Writes ``napari_elnet/models/default_models/{acl_axial,meniscus_coronal,abnormal_axial}.pt`` and
 ``docs/default-models-metrics.json`` (held-out metrics, training time and throughput) that
@@ -31,11 +34,12 @@ import torch
 
 from napari_elnet import __version__
 from napari_elnet.datasets import open_dataset
-from napari_elnet.inference.applicability import describe_cases
+from napari_elnet.inference.applicability import acquired_grain, describe_cases
 from napari_elnet.models.defaults import DEFAULT_MODEL_FILES
 from napari_elnet.models.model_file import load_model, save_model, with_updates
 from napari_elnet.models.model_schema import content_sha256
 from napari_elnet.phantom import PhantomConfig, write_mrnet
+from napari_elnet.phantom.writers import studies
 from napari_elnet.training.evaluate import evaluate
 from napari_elnet.training.loop import TrainConfig, TrainProgress, train
 
@@ -92,7 +96,7 @@ def main() -> int:
     parser.add_argument(
         "--feature-cache",
         type=Path,
-        help="with --describe-only: keep the pooled features of each series here (keyed by the "
+        help="keep the pooled features of each series for the description here (keyed by the "
         "weights' hash), so that a second description of the same weights runs no forward",
     )
     args = parser.parse_args()
@@ -101,14 +105,15 @@ def main() -> int:
     start = time.perf_counter()
     # The phantom's own 256-512 matrices, resized to 256 as MRNet did: the models then see the
     # same anti-aliased, noise-averaged pixels as when they triage a DICOM study.
-    config = PhantomConfig()
+    phantom = PhantomConfig()
     if not train_root.exists():
-        write_mrnet(train_root, args.n_train, seed=TRAIN_SEED, config=config, valid_fraction=0.2)
+        write_mrnet(train_root, args.n_train, seed=TRAIN_SEED, config=phantom, valid_fraction=0.2)
     if not test_root.exists() and not args.describe_only:
-        write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=config, valid_fraction=1.0)
+        write_mrnet(test_root, args.n_test, seed=TEST_SEED, config=phantom, valid_fraction=1.0)
     print(f"phantom data in {work} ({time.perf_counter() - start:.0f} s)", flush=True)
+    grains = acquired_grains(work / "acquired-grain.json", args.n_train, phantom)
     if args.describe_only:
-        return describe_shipped(train_root, args.only, args.feature_cache)
+        return describe_shipped(train_root, grains, args.only, args.feature_cache)
     record = json.loads(METRICS.read_text()) if METRICS.exists() else {}
     for task in EPOCHS:
         if args.only and task not in args.only:
@@ -163,6 +168,9 @@ def main() -> int:
             "size_bytes": target.stat().st_size,
         }
         print(f"{task}: held-out {held_out.records()[task]} in {seconds:.0f} s", flush=True)
+    # The training loop described the inputs it had: MRNet volumes, resized before storage. Their
+    # acquired grain is the acquisitions' (same weights, same split, no other change).
+    describe_shipped(train_root, grains, args.only, args.feature_cache)
     record["_recipe"] = {
         "command": "python scripts/train_default_models.py " + " ".join(sys.argv[1:]),
         "n_train_valid": args.n_train,
@@ -209,13 +217,41 @@ class FeatureCache(MutableMapping[str, np.ndarray]):
         return sum(1 for _ in self)
 
 
-def describe_shipped(train_root: Path, only: list[str] | None, cache: Path | None = None) -> int:
+def acquired_grains(path: Path, n: int, config: PhantomConfig) -> dict[str, dict[str, float]]:
+    """The acquired grain of the coronal and axial series of every training study, by plane and
+    case (``0000`` ...), from the phantom's acquisitions regenerated from the recipe's seeds
+    (about 2 s per study); kept in ``path`` and read back from there."""
+    planes = sorted({TrainConfig.for_task(task).plane for task in EPOCHS})
+    key = {"seed": TRAIN_SEED, "n": n, "config": repr(config), "planes": planes}
+    if path.exists():
+        kept = json.loads(path.read_text())
+        if kept.get("key") == key:
+            return {p: {c: float(v) for c, v in kept["grains"][p].items()} for p in planes}
+    began = time.perf_counter()
+    grains: dict[str, dict[str, float]] = {p: {} for p in planes}
+    for index, study in enumerate(studies(n, TRAIN_SEED, config)):
+        for plane in planes:
+            grains[plane][f"{index:04d}"] = acquired_grain(study.series[plane].array)
+        if (index + 1) % 25 == 0 or index + 1 == n:
+            print(f"  acquired grain: {index + 1}/{n} studies", flush=True)
+    path.write_text(json.dumps({"key": key, "grains": grains}, indent=1) + "\n")
+    print(f"acquired grains in {time.perf_counter() - began:.0f} s", flush=True)
+    return grains
+
+
+def describe_shipped(
+    train_root: Path,
+    grains: dict[str, dict[str, float]],
+    only: list[str] | None,
+    cache: Path | None = None,
+) -> int:
     """Add the applicability description to the shipped models, weights untouched.
 
     The split is the one ``train`` used: the data set's train and valid folders (the recipe
     passes both explicitly, so no seeded re-split is involved). ``cache``: a folder for the
     pooled features, one subfolder per task and weights (their metadata and weights hash, which a
     new description does not change), so that re-describing the same weights runs no forward.
+    ``grains``: :func:`acquired_grains`.
     """
     for task in EPOCHS:
         if only and task not in only:
@@ -225,12 +261,15 @@ def describe_shipped(train_root: Path, only: list[str] | None, cache: Path | Non
         loaded = load_model(target)
         began = time.perf_counter()
         weights = content_sha256(loaded.info.to_json(), loaded.model.state_dict())
+        fit = open_dataset(train_root, task, plane, "train")
+        held = open_dataset(train_root, task, plane, "valid")
         steps = describe_cases(
             loaded.model,
             loaded.info.landmarks,
-            open_dataset(train_root, task, plane, "train"),
-            open_dataset(train_root, task, plane, "valid"),
+            fit,
+            held,
             feature_cache=None if cache is None else FeatureCache(cache / f"{task}-{weights[:16]}"),
+            acquired=[grains[plane][case.case_id] for case in (*fit, *held)],
         )
         try:
             while True:
@@ -247,7 +286,9 @@ def describe_shipped(train_root: Path, only: list[str] | None, cache: Path | Non
             f"{task}: description from {description.n_fit} training series, threshold "
             f"{description.threshold:.2f} (q{description.quantile:.2f} of "
             f"{description.n_threshold} held-out distances: validation and out of fold), shrinkage "
-            f"{description.shrinkage:.3f}, in {time.perf_counter() - began:.0f} s",
+            f"{description.shrinkage:.3f}, image limits "
+            f"{', '.join(f'{v:.3f}' for v in description.checks.image_limits or ())}, "
+            f"in {time.perf_counter() - began:.0f} s",
             flush=True,
         )
     return 0

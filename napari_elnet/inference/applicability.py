@@ -26,10 +26,18 @@ training (:func:`describe_cases`):
   repeat at those shifts), and the *grain*: Immerkaer's noise estimate on the 256 x 256 slices
   before the averaging, relative to the same percentile (noise the resize did not average away:
   a 256 px series with heavy noise keeps its dark areas at a Rician floor of about 1.25 sigma,
-  which the training series' largest floor can exceed, while its grain is far above theirs).
+  which the training series' largest floor can exceed, while its grain is far above theirs);
+- the *acquired grain* (:func:`acquired_grain`, version 5): Immerkaer's estimate on the same
+  slices of the series as acquired, at its own matrix before any resize, relative to their 99th
+  percentile. The resize to 256 px averages noise down: a 480 px series with noise far above any
+  training acquisition reaches the network at the level of the noisiest 256 px training series,
+  and every statistic at the network's scale (and the answers) stay inside the training range.
+  The limit is fit on the training series as acquired (:func:`describe_cases` ``acquired``), so
+  a model trained on volumes resized before storage (MRNet's 256 px) gets a limit at that scale,
+  which refuses more of the noisier high-resolution series than needed.
   Refused above the largest value of the training series (fit and validation; ghosting: times
   GHOST_MARGIN). Descriptions of version 1 have none and skip them; version 2 and 3 have no grain
-  limit.
+  limit, version 4 no acquired-grain limit.
 
 The profile and the image statistics are taken on the series as triage prepares it
 (:class:`~napari_elnet.transforms.preprocess.PreparedSeries`: resized to 256 x 256 and clipped
@@ -63,11 +71,11 @@ from napari_elnet.nn.elnet import INPUT_SIZE, ELNet
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES
 from napari_elnet.transforms.preprocess import PreparedSeries, prepare_series
 
-DESCRIPTION_VERSION = 4
-"""4: adds the grain limit; 3: profile and image statistics on the prepared 256 x 256 series; 2:
-adds the image checks (``checks.image_limits``, on the raw series); 1: no image checks. All four
-are read."""
-READ_VERSIONS = (1, 2, 3, DESCRIPTION_VERSION)
+DESCRIPTION_VERSION = 5
+"""5: adds the acquired-grain limit; 4: adds the grain limit; 3: profile and image statistics on
+the prepared 256 x 256 series; 2: adds the image checks (``checks.image_limits``, on the raw
+series); 1: no image checks. All five are read."""
+READ_VERSIONS = (1, 2, 3, 4, DESCRIPTION_VERSION)
 PREPARED_VERSION = 3
 """The first version whose statistics are taken on the prepared series (older: raw series)."""
 """Description versions :meth:`TrainingDescription.from_payload` accepts."""
@@ -96,9 +104,22 @@ GHOST_PERIODS = (2, 3, 4, 5, 6, 8)
 GHOST_MARGIN = 1.25
 """The ghosting limits are this times the largest value of the training series (the noise floor
 limit is the largest value itself: heavy noise lifts it only a little above the training range)."""
-IMAGE_NAMES = ("noise floor", "ghosting along rows", "ghosting along columns", "grain")
-"""The image statistics, in the order of :func:`image_statistics` and ``image_limits`` (versions 2
-and 3 have limits for the first three only)."""
+IMAGE_NAMES = (
+    "noise floor",
+    "ghosting along rows",
+    "ghosting along columns",
+    "grain",
+    "acquired grain",
+)
+"""The image statistics, in the order of ``image_limits``: :func:`image_statistics`, then
+:func:`acquired_grain`."""
+IMAGE_LIMIT_COUNTS = {2: 3, 3: 3, 4: 4, DESCRIPTION_VERSION: len(IMAGE_NAMES)}
+"""How many ``image_limits`` a description of each version has (version 1: none)."""
+PERCENTILE_GRID = 128
+"""The acquired grain's percentile is taken on a regular grid of at least this many pixels per
+side of each sampled slice (every n-th row and column)."""
+HUGE = 1e30
+"""Above this percentile the acquired grain works on the slices divided by it (float32 range)."""
 
 
 @dataclass(frozen=True)
@@ -186,9 +207,9 @@ class InputChecks:
         profile_mean, profile_scale: Per-landmark mean and standard deviation of the training
             profiles (see :func:`intensity_profile`).
         profile_limit: Largest allowed profile distance (max over landmarks of |z|).
-        image_limits: Largest allowed :func:`image_statistics` (noise floor, ghosting along
-            rows, along columns, grain; versions 2 and 3 without grain); None for descriptions
-            of version 1 (the check is skipped).
+        image_limits: Largest allowed image statistics (noise floor, ghosting along rows,
+            along columns, grain, acquired grain; versions 2 and 3 have the first three, version
+            4 the first four); None for descriptions of version 1 (the check is skipped).
         raw_statistics: The limits were fit on statistics of the raw series (descriptions of
             versions 1 and 2), so the series is checked with those.
     """
@@ -236,8 +257,9 @@ class InputChecks:
     def statistics(
         self, array: np.ndarray, prepared: PreparedSeries | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The series' intensity profile (L,) and image statistics (3 or 4,) (None without image
-        limits), taken the way this description's limits were fit."""
+        """The series' intensity profile (L,) and image statistics (3-5,) (None without image
+        limits), taken the way this description's limits were fit (the acquired grain only when
+        there is a limit for it)."""
         if self.raw_statistics:
             from napari_elnet.inference import raw_statistics as raw
 
@@ -245,15 +267,19 @@ class InputChecks:
             return raw.raw_intensity_profile(array, self.percentiles), values
         if prepared is None:
             prepared = prepare_series(array)
-        values = None if self.image_limits is None else image_statistics(prepared)
+        values = None
+        if self.image_limits is not None:
+            values = image_statistics(prepared)
+            if len(self.image_limits) == len(IMAGE_NAMES):
+                values = np.append(values, acquired_grain(array))
         return intensity_profile(prepared, self.percentiles), values
 
 
 def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
     """Reasons for :func:`image_statistics` ``values`` above their ``limits`` ([] when none).
 
-    ``limits`` may be shorter than ``values`` (a description without a grain limit): the
-    statistics without a limit are not checked.
+    ``limits`` may be shorter than ``values`` (a description without a grain or acquired-grain
+    limit): the statistics without a limit are not checked.
     """
     floor, rows, columns = (float(v) for v in values[:3])
     found = []
@@ -272,6 +298,11 @@ def image_reasons(values: np.ndarray, limits: Sequence[float]) -> list[str]:
         found.append(
             f"image noise far above training: grainy at the network's scale (grain "
             f"{float(values[3]):.3f} > {limits[3]:.3f} of the bright signal)"
+        )
+    if len(limits) > 4 and len(values) > 4 and not float(values[4]) <= limits[4]:
+        found.append(
+            f"image noise far above training: grainy as acquired, at the series' own matrix "
+            f"(acquired grain {float(values[4]):.3f} > {limits[4]:.3f} of the bright signal)"
         )
     return found
 
@@ -359,7 +390,7 @@ class TrainingDescription:
             image_limits = None
             if version > 1:
                 limits = [float(v) for v in c["image_limits"]]
-                expected = len(IMAGE_NAMES) if version == DESCRIPTION_VERSION else 3
+                expected = IMAGE_LIMIT_COUNTS[version]
                 if len(limits) != expected:
                     raise ValueError(f"{len(limits)} image limits, expected {expected}")
                 if not all(math.isfinite(v) and v > 0 for v in limits):
@@ -540,14 +571,47 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2), grain])
 
 
+def acquired_grain(array: np.ndarray) -> float:
+    """Immerkaer's noise estimate of a (S, H, W) series as acquired, relative to its brightness.
+
+    On the same at most IMAGE_SLICES evenly spaced slices as :func:`image_statistics`, at the
+    series' own matrix (before any resize): Immerkaer's estimate divided by the
+    FLOOR_PERCENTILE-th percentile of those slices (taken on every n-th row and column, at least
+    PERCENTILE_GRID per side). Scale free. 0 for a series whose percentile is not above 0 or
+    whose slices are smaller than 3 x 3; NaN or inf when pixels are NaN or infinite (then above
+    any limit: refused).
+    """
+    step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
+    first = (array.shape[0] - 1) % step // 2
+    sampled = np.asarray(array[first::step], dtype=np.float32)
+    grid = max(1, min(sampled.shape[1:]) // PERCENTILE_GRID)
+    flat = sampled[:, ::grid, ::grid].reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
+    top = float(np.partition(flat, rank)[rank])
+    if not top > 0 and not math.isnan(top):
+        return 0.0
+    if top > HUGE:  # float32 differences of such values would overflow: work relative to top
+        sampled, top = sampled / np.float32(top), 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _immerkaer_sigma(sampled) / top
+
+
 def _immerkaer_sigma(x: np.ndarray) -> float:
     """Immerkaer's noise standard deviation of (S, H, W) slices (0 when H or W < 3)."""
     if min(x.shape[1:]) < 3:
         return 0.0
     x = np.asarray(x, dtype=np.float32)
-    rows = x[:, :-2] - 2 * x[:, 1:-1] + x[:, 2:]
-    response = rows[:, :, :-2] - 2 * rows[:, :, 1:-1] + rows[:, :, 2:]
-    return float(np.abs(response).mean(dtype=np.float64)) * math.sqrt(math.pi / 2) / 6
+    # in place: two temporaries instead of six (40% less time on 4 x 512 x 512)
+    rows = x[:, :-2] + x[:, 2:]
+    rows -= x[:, 1:-1]
+    rows -= x[:, 1:-1]
+    response = rows[:, :, :-2] + rows[:, :, 2:]
+    response -= rows[:, :, 1:-1]
+    response -= rows[:, :, 1:-1]
+    np.abs(response, out=response)
+    return float(response.sum(dtype=np.float64)) / response.size * math.sqrt(math.pi / 2) / 6
 
 
 def _area_mean(x: np.ndarray, factor: int) -> np.ndarray:
@@ -625,7 +689,9 @@ def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, float]:
 @dataclass(frozen=True)
 class SeriesStats:
     """What the description needs of one training series: its shape, profile and features, and
-    its :func:`image_statistics` (None: the description gets no image checks, version 1)."""
+    its image statistics (None: the description gets no image checks, version 1): those of
+    :func:`image_statistics`, then its :func:`acquired_grain` (without it, no acquired-grain
+    limit: version 4)."""
 
     shape: tuple[int, int, int]
     profile: np.ndarray
@@ -693,11 +759,18 @@ def fit_description(
             GHOST_MARGIN * float(top[2]),
             *(float(v) for v in top[3:]),
         )
+        if not all(math.isfinite(v) for v in image_limits):
+            raise ModelFileError(
+                f"training series with non-finite image statistics (limits {image_limits})"
+            )
     checks = replace(
         draft.checks,
         profile_limit=PROFILE_MARGIN * max(profile_distances),
         image_limits=image_limits,
     )
+    version = DESCRIPTION_VERSION
+    if image_limits is not None and len(image_limits) < len(IMAGE_NAMES):
+        version = next(v for v, n in IMAGE_LIMIT_COUNTS.items() if n == len(image_limits))
     return TrainingDescription(
         mean=mean,
         precision=precision,
@@ -707,6 +780,7 @@ def fit_description(
         n_fit=len(fit),
         n_threshold=len(distances),
         quantile=quantile,
+        version=version,
     )
 
 
@@ -765,20 +839,24 @@ def series_stats(
     landmarks: Any,
     device: torch.device | str = "cpu",
     features: np.ndarray | None = None,
+    acquired: float | None = None,
 ) -> SeriesStats:
     """Shape, intensity profile, pooled features and image statistics of one series, all from
-    the series prepared once as triage prepares it.
+    the series prepared once as triage prepares it, and the acquired grain of ``volume``.
 
     ``features``: the series' pooled features if already known (then no forward runs).
+    ``acquired``: its acquired grain if known (e.g. of the acquisition a resized ``volume`` was
+    made from), else taken on ``volume``.
     """
     prepared = prepare_series(volume)
     if features is None:
         features = pooled_features(model, prepared, landmarks, device)
+    grain = acquired_grain(volume) if acquired is None else acquired
     return SeriesStats(
         tuple(volume.shape),  # type: ignore[arg-type]
         intensity_profile(prepared),
         features,
-        image_statistics(prepared),
+        np.append(image_statistics(prepared), grain),
     )
 
 
@@ -789,6 +867,7 @@ def describe_cases(
     held_out_cases: Sequence[_HasVolume],
     device: torch.device | str = "cpu",
     feature_cache: MutableMapping[str, np.ndarray] | None = None,
+    acquired: Sequence[float] | None = None,
 ) -> Generator[tuple[int, int], None, TrainingDescription]:
     """Describe a trained model's training inputs; yields (done, total) after each series.
 
@@ -801,8 +880,13 @@ def describe_cases(
         feature_cache: Pooled features of these weights by ``fit-<i>`` / ``held-<i>`` (the i-th
             case of that split): read when present, written when computed. The caller keys it
             to the weights and the cases (the forwards are the slow part of a description).
+        acquired: The :func:`acquired_grain` of every fit case, then every held-out case, taken on
+            the series as acquired, for cases whose volumes were resized before storage (e.g.
+            MRNet volumes of known acquisitions); None: taken on the cases' volumes.
     """
     total = len(fit_cases) + len(held_out_cases)
+    if acquired is not None and len(acquired) != total:
+        raise ValueError(f"{len(acquired)} acquired grains for {total} cases")
     stats: list[SeriesStats] = []
     roles = [("fit", i) for i in range(len(fit_cases))]
     roles += [("held", i) for i in range(len(held_out_cases))]
@@ -812,7 +896,8 @@ def describe_cases(
         key = f"{role}-{index}"
         volume = case.volume()
         cached = None if feature_cache is None else feature_cache.get(key)
-        stats.append(series_stats(model, volume, landmarks, device, features=cached))
+        grain = None if acquired is None else float(acquired[done - 1])
+        stats.append(series_stats(model, volume, landmarks, device, cached, grain))
         if feature_cache is not None and cached is None:
             feature_cache[key] = stats[-1].features
         yield done, total

@@ -21,6 +21,7 @@ from napari_elnet.inference.applicability import (
     Applicability,
     SeriesStats,
     TrainingDescription,
+    acquired_grain,
     assess,
     capture_features,
     describe_cases,
@@ -315,6 +316,82 @@ def test_grain_finds_noise_the_floor_misses_in_a_256_px_series() -> None:
     assert image_statistics(prepared)[3] * top == pytest.approx(5.0, rel=0.05)
 
 
+def test_acquired_grain_measures_the_noise_at_the_series_own_matrix() -> None:
+    rng = np.random.default_rng(12)
+    # Immerkaer's estimate relative to the 99th percentile: sigma / p99 of white noise on a flat
+    # image, whatever the scale
+    flat = (np.full((4, 300, 300), 100.0) + rng.normal(0, 5.0, (4, 300, 300))).astype(np.float32)
+    p99 = float(np.percentile(flat, 99))
+    assert acquired_grain(flat) * p99 == pytest.approx(5.0, rel=0.05)
+    assert acquired_grain(flat * 7) == pytest.approx(acquired_grain(flat), rel=1e-4)
+    # Noise that the resize to 256 px averages away: at the network's scale (the grain) the noisy
+    # 512 px series looks no grainier than a clean 256 px one, as acquired it does.
+    clean_256 = _knee_like(rng, 4, 256)
+    noisy_512 = _heavy_noise(_knee_like(rng, 4, 512), rng, 0.15)
+    assert image_statistics(noisy_512)[3] < image_statistics(clean_256)[3]
+    assert acquired_grain(noisy_512) > 2 * acquired_grain(clean_256)
+    # degenerate series: zeros for nothing to measure, NaN (refused) for non-finite pixels
+    assert acquired_grain(np.zeros((3, 40, 40), np.float32)) == 0.0
+    assert acquired_grain(np.ones((2, 2, 9), np.float32)) == 0.0
+    assert acquired_grain(np.ones((1, 0, 5), np.float32)) == 0.0
+    for bad in (np.nan, np.inf):
+        broken = clean_256.copy()
+        broken[1, 5, 5] = bad
+        assert not acquired_grain(broken) <= 1e9
+    huge = (np.full((2, 8, 8), 3e38) * rng.uniform(0.5, 1, (2, 8, 8))).astype(np.float32)
+    assert 0 < acquired_grain(huge) == pytest.approx(acquired_grain(huge / 1e30), rel=1e-4)
+
+
+def test_checks_refuse_noise_the_resize_averages_away(described: LoadedModel) -> None:
+    description = description_of(described)
+    assert description is not None and description.checks.image_limits is not None
+    rng = np.random.default_rng(13)
+    noisy = _heavy_noise(_knee_like(rng, 3, 512), rng, 0.15)
+    reasons = description.checks.reasons(noisy)
+    assert any("grainy as acquired" in r for r in reasons), reasons
+    clean = description.checks.reasons(_knee_like(rng, 3, 512))  # (other reasons: 64 px training)
+    assert not any("grainy as acquired" in r for r in clean), clean
+
+
+def test_acquired_grains_given_for_resized_cases_set_the_limit() -> None:
+    rng = np.random.default_rng(14)
+    model = build_model(ModelInfo(task="acl", plane="axial", k=1), seed=1).eval()
+    fit = [_Case(_knee_like(rng)) for _ in range(4)]
+    held = [_Case(_knee_like(rng)) for _ in range(2)]
+
+    def run(acquired: list[float] | None) -> TrainingDescription:
+        steps = describe_cases(model, None, fit, held, acquired=acquired)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    own = run(None).checks.image_limits
+    assert own is not None
+    assert own[4] == pytest.approx(max(acquired_grain(c.volume()) for c in (*fit, *held)))
+    given = run([0.01, 0.02, 0.05, 0.03, 0.04, 0.02]).checks.image_limits
+    assert given is not None and given[4] == 0.05 and given[:4] == own[:4]
+    with pytest.raises(ValueError, match="5 acquired grains for 6 cases"):
+        run([0.1] * 5)
+
+
+def test_statistics_without_the_acquired_grain_give_a_version_4_description() -> None:
+    rng = np.random.default_rng(15)
+
+    def stats(image: np.ndarray) -> SeriesStats:
+        return SeriesStats((3, 64, 64), np.linspace(0, 1, 7), rng.normal(size=8), image)
+
+    fit = [stats(rng.uniform(0.01, 0.1, 4)) for _ in range(6)]
+    description = fit_description(fit, fit[:2])
+    assert description.version == 4 and len(description.checks.image_limits or ()) == 4
+    assert json.loads(description.to_payload()["metadata"])["version"] == 4
+    nan = stats(np.array([0.1, 0.1, 0.1, 0.1, np.nan]))
+    five = [stats(rng.uniform(0.01, 0.1, 5)) for _ in range(3)]
+    with pytest.raises(ModelFileError, match="non-finite image statistics"):
+        fit_description([*five, nan], five[:1])
+
+
 def _area_mean_2(x: np.ndarray) -> np.ndarray:
     return (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) * 0.25
 
@@ -340,16 +417,17 @@ def test_image_checks_refuse_noisy_and_ghosted_series(described: LoadedModel) ->
 
 
 def _as_version(tmp_path: Path, described: LoadedModel, version: int) -> TrainingDescription:
-    """``described``'s description written as an older ``version`` would have written it (versions
-    2 and 3: no grain limit; version 1: no image limits), saved and read back."""
+    """``described``'s description written as an older ``version`` would have written it (version
+    4: no acquired-grain limit; versions 2 and 3: no grain limit either; version 1: no image
+    limits), saved and read back."""
     payload = dict(described.applicability or {})
     meta = json.loads(payload["metadata"])
-    assert meta["version"] == DESCRIPTION_VERSION == 4 and len(meta["checks"]["image_limits"]) == 4
+    assert meta["version"] == DESCRIPTION_VERSION == 5 and len(meta["checks"]["image_limits"]) == 5
     meta["version"] = version
     if version == 1:
         del meta["checks"]["image_limits"]
     else:
-        meta["checks"]["image_limits"] = meta["checks"]["image_limits"][:3]
+        meta["checks"]["image_limits"] = meta["checks"]["image_limits"][: 4 if version == 4 else 3]
     old = dict(payload, metadata=json.dumps(meta))
     path = save_model(tmp_path / f"v{version}.pt", described.model, described.info, old)
     description = description_of(load_model(path))
@@ -395,6 +473,23 @@ def test_version_3_descriptions_load_without_the_grain_limit(
     assert json.loads(description.to_payload()["metadata"])["version"] == 3
 
 
+def test_version_4_descriptions_load_without_the_acquired_grain_limit(
+    tmp_path: Path, described: LoadedModel
+) -> None:
+    description = _as_version(tmp_path, described, 4)
+    limits = description.checks.image_limits
+    assert limits is not None and len(limits) == 4 and not description.checks.raw_statistics
+    acquired_only = np.array([0.0, 0.0, 0.0, 0.0, 1e6])
+    assert image_reasons(acquired_only, limits) == []
+    current = description_of(described)
+    assert current is not None and current.checks.image_limits is not None
+    assert "grainy as acquired" in image_reasons(acquired_only, current.checks.image_limits)[0]
+    # the statistic without a limit is not even computed
+    _, values = description.checks.statistics(_knee_like(np.random.default_rng(3)))
+    assert values is not None and len(values) == 4
+    assert json.loads(description.to_payload()["metadata"])["version"] == 4
+
+
 def test_version_1_descriptions_load_without_image_checks(
     tmp_path: Path, described: LoadedModel
 ) -> None:
@@ -414,10 +509,13 @@ def test_version_1_descriptions_load_without_image_checks(
         (3, [0.1, 0.1], "2 image limits, expected 3"),
         (3, [0.1, 0.1, 0.1, 0.1], "4 image limits, expected 3"),
         (4, [0.1, 0.1, 0.1], "3 image limits, expected 4"),
+        (4, [0.1, 0.1, 0.1, 0.1, 0.1], "5 image limits, expected 4"),
+        (5, [0.1, 0.1, 0.1, 0.1], "4 image limits, expected 5"),
+        (5, [0.1, 0.1, 0.1, 0.1, float("inf")], "not positive numbers"),
         (3, [0.1, 0.0, 0.1], "not positive numbers"),
         (4, [0.1, 0.1, 0.1, 0.0], "not positive numbers"),
         (2, [0.1, float("nan"), 0.1], "not positive numbers"),
-        (5, [0.1, 0.1, 0.1, 0.1], "unsupported description"),
+        (6, [0.1, 0.1, 0.1, 0.1, 0.1], "unsupported description"),
     ],
 )
 def test_invalid_image_limits_are_a_model_file_error(
