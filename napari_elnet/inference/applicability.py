@@ -578,23 +578,23 @@ def acquired_grain(array: np.ndarray) -> float:
     series' own matrix (before any resize): Immerkaer's estimate divided by the
     FLOOR_PERCENTILE-th percentile of those slices (taken on every n-th row and column, at least
     PERCENTILE_GRID per side). Scale free. 0 for a series whose percentile is not above 0 or
-    whose slices are smaller than 3 x 3; NaN or inf when pixels are NaN or infinite (then above
-    any limit: refused).
+    whose slices are smaller than 3 x 3; NaN or inf when pixels are NaN or infinite, or beyond
+    float32 (then above any limit: refused), without a NumPy warning.
     """
-    step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
-    first = (array.shape[0] - 1) % step // 2
-    sampled = np.asarray(array[first::step], dtype=np.float32)
-    grid = max(1, min(sampled.shape[1:]) // PERCENTILE_GRID)
-    flat = sampled[:, ::grid, ::grid].reshape(-1)
-    if flat.size == 0:
-        return 0.0
-    rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
-    top = float(np.partition(flat, rank)[rank])
-    if not top > 0 and not math.isnan(top):
-        return 0.0
-    if top > HUGE:  # float32 differences of such values would overflow: work relative to top
-        sampled, top = sampled / np.float32(top), 1.0
     with np.errstate(invalid="ignore", over="ignore"):
+        step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
+        first = (array.shape[0] - 1) % step // 2
+        sampled = np.asarray(array[first::step], dtype=np.float32)
+        grid = max(1, min(sampled.shape[1:]) // PERCENTILE_GRID)
+        flat = sampled[:, ::grid, ::grid].reshape(-1)
+        if flat.size == 0:
+            return 0.0
+        rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
+        top = float(np.partition(flat, rank)[rank])
+        if not top > 0 and not math.isnan(top):
+            return 0.0
+        if top > HUGE:  # float32 differences of such values would overflow: work relative to top
+            sampled, top = sampled / np.float32(top), 1.0
         return _immerkaer_sigma(sampled) / top
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -334,10 +335,13 @@ def test_acquired_grain_measures_the_noise_at_the_series_own_matrix() -> None:
     assert acquired_grain(np.zeros((3, 40, 40), np.float32)) == 0.0
     assert acquired_grain(np.ones((2, 2, 9), np.float32)) == 0.0
     assert acquired_grain(np.ones((1, 0, 5), np.float32)) == 0.0
-    for bad in (np.nan, np.inf):
-        broken = clean_256.copy()
-        broken[1, 5, 5] = bad
-        assert not acquired_grain(broken) <= 1e9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no NumPy warning on the way
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = clean_256.copy()
+            broken[1, 5:200, 5] = bad
+            assert not acquired_grain(broken) <= 1e9
+        assert not acquired_grain(rng.random((3, 40, 40)) * 1e300) <= 1e9  # beyond float32
     huge = (np.full((2, 8, 8), 3e38) * rng.uniform(0.5, 1, (2, 8, 8))).astype(np.float32)
     assert 0 < acquired_grain(huge) == pytest.approx(acquired_grain(huge / 1e30), rel=1e-4)
 
