@@ -555,9 +555,7 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     """
     prepared = series if isinstance(series, PreparedSeries) else prepare_series(series)
     clipped = prepared.clipped
-    step = max(1, math.ceil(clipped.shape[0] / IMAGE_SLICES))
-    first = (clipped.shape[0] - 1) % step // 2
-    sampled = clipped[first::step]
+    sampled = sampled_slices(clipped)
     x = _area_mean(sampled, INPUT_SIZE // GHOST_GRID)
     flat = x.reshape(-1)
     rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
@@ -571,6 +569,13 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2), grain])
 
 
+def sampled_slices(array: np.ndarray) -> np.ndarray:
+    """At most IMAGE_SLICES evenly spaced slices of a (S, H, W) series, centred (a view)."""
+    step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
+    first = (array.shape[0] - 1) % step // 2
+    return array[first::step]
+
+
 def acquired_grain(array: np.ndarray) -> float:
     """Immerkaer's noise estimate of a (S, H, W) series as acquired, relative to its brightness.
 
@@ -582,9 +587,7 @@ def acquired_grain(array: np.ndarray) -> float:
     float32 (then above any limit: refused), without a NumPy warning.
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
-        first = (array.shape[0] - 1) % step // 2
-        sampled = np.asarray(array[first::step], dtype=np.float32)
+        sampled = np.asarray(sampled_slices(array), dtype=np.float32)
         grid = max(1, min(sampled.shape[1:]) // PERCENTILE_GRID)
         flat = sampled[:, ::grid, ::grid].reshape(-1)
         if flat.size == 0:
@@ -749,7 +752,14 @@ def fit_description(
     profile_distances = [draft.checks.profile_distance(s.profile) for s in held_out]
     images = [s.image for s in (*fit, *held_out)]
     image_limits = None
+    version = DESCRIPTION_VERSION
     if all(v is not None for v in images):
+        # the newest version with that many statistics (3: version 3, prepared-series ones)
+        lengths = {len(v) for v in images}  # type: ignore[arg-type]
+        versions = [v for v, n in IMAGE_LIMIT_COUNTS.items() if {n} == lengths]
+        if not versions:
+            raise ModelFileError(f"{sorted(lengths)} image statistics per series, expected 3-5")
+        version = max(versions)
         # The training range: the largest value of every training series (ghosting: times a
         # margin). The floor of 1e-6 keeps a limit positive (zeros from constant series).
         top = np.maximum(np.max(np.stack(images), axis=0), 1e-6)  # type: ignore[arg-type]
@@ -768,9 +778,6 @@ def fit_description(
         profile_limit=PROFILE_MARGIN * max(profile_distances),
         image_limits=image_limits,
     )
-    version = DESCRIPTION_VERSION
-    if image_limits is not None and len(image_limits) < len(IMAGE_NAMES):
-        version = next(v for v, n in IMAGE_LIMIT_COUNTS.items() if n == len(image_limits))
     return TrainingDescription(
         mean=mean,
         precision=precision,

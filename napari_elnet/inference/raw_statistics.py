@@ -22,8 +22,8 @@ from napari_elnet.inference.applicability import (
     FLOOR_PERCENTILE,
     FLOOR_SHARE,
     GHOST_GRID,
-    IMAGE_SLICES,
     _ghosting,
+    sampled_slices,
 )
 from napari_elnet.transforms.intensity import DEFAULT_PERCENTILES, volume_landmarks
 from napari_elnet.transforms.preprocess import clip_bright
@@ -47,9 +47,7 @@ def raw_intensity_profile(
 def raw_image_statistics(array: np.ndarray) -> np.ndarray:
     """Noise floor and ghosting (3,) of version 2: a few raw slices area-averaged to GHOST_GRID,
     then clipped."""
-    step = max(1, math.ceil(array.shape[0] / IMAGE_SLICES))
-    first = (array.shape[0] - 1) % step // 2
-    sample = torch.from_numpy(np.asarray(array[first::step], dtype=np.float32))
+    sample = torch.from_numpy(np.asarray(sampled_slices(array), dtype=np.float32))
     with torch.no_grad():
         pooled = F.adaptive_avg_pool2d(sample[:, None], GHOST_GRID)[:, 0].numpy()
     x = clip_bright(pooled)

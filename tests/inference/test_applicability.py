@@ -390,6 +390,12 @@ def test_statistics_without_the_acquired_grain_give_a_version_4_description() ->
     description = fit_description(fit, fit[:2])
     assert description.version == 4 and len(description.checks.image_limits or ()) == 4
     assert json.loads(description.to_payload()["metadata"])["version"] == 4
+    three = [stats(rng.uniform(0.01, 0.1, 3)) for _ in range(3)]
+    old = fit_description(three, three[:1])  # prepared-series statistics: version 3, not 2
+    assert old.version == 3 and not old.checks.raw_statistics
+    two = [stats(rng.uniform(0.01, 0.1, 2)) for _ in range(3)]
+    with pytest.raises(ModelFileError, match=r"\[2\] image statistics per series"):
+        fit_description(two, two[:1])
     nan = stats(np.array([0.1, 0.1, 0.1, 0.1, np.nan]))
     five = [stats(rng.uniform(0.01, 0.1, 5)) for _ in range(3)]
     with pytest.raises(ModelFileError, match="non-finite image statistics"):
