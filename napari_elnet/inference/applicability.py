@@ -113,6 +113,8 @@ IMAGE_NAMES = (
 )
 """The image statistics, in the order of ``image_limits``: :func:`image_statistics`, then
 :func:`acquired_grain`."""
+PREPARED_STATISTICS = 4
+"""How many of IMAGE_NAMES :func:`image_statistics` gives (the acquired grain is separate)."""
 IMAGE_LIMIT_COUNTS = {2: 3, 3: 3, 4: 4, DESCRIPTION_VERSION: len(IMAGE_NAMES)}
 """How many ``image_limits`` a description of each version has (version 1: none)."""
 PERCENTILE_GRID = 128
@@ -554,19 +556,19 @@ def image_statistics(series: np.ndarray | PreparedSeries) -> np.ndarray:
     A constant series gives zeros.
     """
     prepared = series if isinstance(series, PreparedSeries) else prepare_series(series)
-    clipped = prepared.clipped
-    sampled = sampled_slices(clipped)
-    x = _area_mean(sampled, INPUT_SIZE // GHOST_GRID)
-    flat = x.reshape(-1)
-    rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
-    top = float(np.partition(flat, rank)[rank])
-    if not top > 0:
-        return np.zeros(len(IMAGE_NAMES))
-    means = _area_mean(x, GHOST_GRID // FLOOR_BLOCKS).reshape(-1)
-    k = max(1, int(means.size * FLOOR_SHARE))
-    floor = float(np.partition(means, k - 1)[:k].mean(dtype=np.float64)) / top
-    grain = _immerkaer_sigma(sampled) / top
-    return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2), grain])
+    sampled = sampled_slices(prepared.clipped)
+    with np.errstate(invalid="ignore", over="ignore"):  # values near the float32 limit: inf
+        x = _area_mean(sampled, INPUT_SIZE // GHOST_GRID)
+        flat = x.reshape(-1)
+        rank = min(flat.size - 1, round(FLOOR_PERCENTILE / 100 * (flat.size - 1)))
+        top = float(np.partition(flat, rank)[rank])
+        if not top > 0:
+            return np.zeros(PREPARED_STATISTICS)
+        means = _area_mean(x, GHOST_GRID // FLOOR_BLOCKS).reshape(-1)
+        k = max(1, int(means.size * FLOOR_SHARE))
+        floor = float(np.partition(means, k - 1)[:k].mean(dtype=np.float64)) / top
+        grain = _immerkaer_sigma(sampled) / top
+        return np.array([floor, _ghosting(x, axis=1), _ghosting(x, axis=2), grain])
 
 
 def sampled_slices(array: np.ndarray) -> np.ndarray:

@@ -298,7 +298,8 @@ def test_image_statistics_are_scale_free_and_rise_with_noise_and_ghosting() -> N
         image_statistics(_ghosted(volume, 2)),
     )
     assert along_rows[1] > top[1] and along_columns[2] > top[2]
-    assert not image_statistics(np.zeros((3, 32, 32), np.float32)).any()
+    constant = image_statistics(np.zeros((3, 32, 32), np.float32))
+    assert constant.shape == (4,) and not constant.any()
 
 
 def test_grain_finds_noise_the_floor_misses_in_a_256_px_series() -> None:
@@ -360,7 +361,7 @@ def test_checks_refuse_noise_the_resize_averages_away(described: LoadedModel) ->
 def test_acquired_grains_given_for_resized_cases_set_the_limit() -> None:
     rng = np.random.default_rng(14)
     model = build_model(ModelInfo(task="acl", plane="axial", k=1), seed=1).eval()
-    fit = [_Case(_knee_like(rng)) for _ in range(4)]
+    fit = [_Case(_knee_like(rng)) for _ in range(3)] + [_Case(np.zeros((3, 64, 64), np.float32))]
     held = [_Case(_knee_like(rng)) for _ in range(2)]
 
     def run(acquired: list[float] | None) -> TrainingDescription:
