@@ -96,7 +96,7 @@ def main() -> int:
     parser.add_argument(
         "--feature-cache",
         type=Path,
-        help="keep the pooled features of each series for the description here (keyed by the "
+        help="with --describe-only: keep the pooled features of each series here (keyed by the "
         "weights' hash), so that a second description of the same weights runs no forward",
     )
     args = parser.parse_args()
@@ -143,6 +143,7 @@ def main() -> int:
             callback=progress(task, printed),
             source="napari-elnet knee phantom (MRNet layout)",
             resume=resume,
+            acquired_grains=grains[plane],
         )
         seconds = time.perf_counter() - began
         for done in result.history:
@@ -168,9 +169,6 @@ def main() -> int:
             "size_bytes": target.stat().st_size,
         }
         print(f"{task}: held-out {held_out.records()[task]} in {seconds:.0f} s", flush=True)
-    # The training loop described the inputs it had: MRNet volumes, resized before storage. Their
-    # acquired grain is the acquisitions' (same weights, same split, no other change).
-    describe_shipped(train_root, grains, args.only, args.feature_cache)
     record["_recipe"] = {
         "command": "python scripts/train_default_models.py " + " ".join(sys.argv[1:]),
         "n_train_valid": args.n_train,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -432,6 +432,7 @@ def train_steps(
     resized: dict[int, np.ndarray] | None = None,
     cache: CacheConfig | None = None,
     context: Distributed = SINGLE,
+    acquired_grains: Mapping[str, float] | None = None,
 ) -> Generator[TrainProgress, None, TrainResult]:
     """Train one ELNet, yielding progress after every step; the best epoch is saved to ``out``.
 
@@ -453,6 +454,10 @@ def train_steps(
             keeping them in memory; None: in memory.
         context: This process's place in a data-parallel run (:mod:`.distributed`, started by
             torchrun); rank 0 prepares the cache, writes the files and the others follow.
+        acquired_grains: The :func:`~napari_elnet.inference.applicability.acquired_grain` of each
+            case by ``case_id``, taken on its acquisition, for cases whose volumes were resized
+            before storage (e.g. MRNet volumes of known acquisitions); None: taken on the cases'
+            volumes. Read by the description at the end; every case must have one.
 
     Returns:
         The run's result; ``path`` is None when no epoch was validated.
@@ -470,6 +475,7 @@ def train_steps(
     else:
         train_cases, valid_cases = list(train_set), list(valid_set)
     train_labels = _check_cases(train_cases, "training")
+    acquired = _acquired_of((*train_cases, *valid_cases), acquired_grains)
     valid_labels = np.asarray([case.label for case in valid_cases], dtype=np.int64)
     if valid_labels.size == 0:
         raise ConfigurationError("the validation set is empty")
@@ -575,7 +581,7 @@ def train_steps(
             break
 
     if result_path is not None and not cancelled and context.is_main:
-        yield from _describe(result_path, train_cases, valid_cases, device, run)
+        yield from _describe(result_path, train_cases, valid_cases, device, run, acquired)
 
     return TrainResult(
         path=result_path,
@@ -591,20 +597,39 @@ def train_steps(
     )
 
 
+def _acquired_of(cases: Sequence[Case], grains: Mapping[str, float] | None) -> list[float] | None:
+    """``grains`` of ``cases`` in their order (None when None); ConfigurationError, before any
+    training, when a case has none."""
+    if grains is None:
+        return None
+    missing = [c.case_id for c in cases if c.case_id not in grains]
+    if missing:
+        raise ConfigurationError(
+            f"no acquired grain for {len(missing)} of {len(cases)} cases, e.g. "
+            f"{', '.join(missing[:3])}"
+        )
+    return [float(grains[c.case_id]) for c in cases]
+
+
 def _describe(
     path: Path,
     train_cases: Sequence[Case],
     valid_cases: Sequence[Case],
     device: torch.device,
     run: _Run,
+    acquired: list[float] | None = None,
 ) -> Generator[TrainProgress, None, None]:
     """Add the description of the training inputs (applicability) to the saved best checkpoint.
 
-    Fit on the training split with the saved weights, thresholds from the validation split.
+    Fit on the training split with the saved weights, thresholds from the validation split;
+    ``acquired``: the acquired grain of each training, then validation case (None: taken on
+    their volumes).
     """
     best = load_model(path)
     model = best.model.to(device)
-    steps = describe_cases(model, best.info.landmarks, train_cases, valid_cases, device)
+    steps = describe_cases(
+        model, best.info.landmarks, train_cases, valid_cases, device, acquired=acquired
+    )
     started = time.perf_counter()
     try:
         while True:

@@ -115,6 +115,35 @@ def test_checkpoint_carries_metadata(data: Path, tmp_path: Path) -> None:
     assert (description.n_fit, description.n_threshold) == (6, 4 + 6)
 
 
+def test_acquired_grains_given_by_case_set_the_description_limit(
+    data: Path, tmp_path: Path
+) -> None:
+    train_set, valid_set = _sets(data)
+    ids = [c.case_id for c in (*train_set, *valid_set)]
+    grains = {case: 0.01 * (i + 1) for i, case in enumerate(ids)}
+    config = TrainConfig(**TINY, epochs=1)
+    result = train(config, train_set, tmp_path / "a.pt", valid_set, acquired_grains=grains)
+    from napari_elnet.inference.applicability import description_of
+
+    description = description_of(load_model(result.path))
+    assert description is not None and description.checks.image_limits is not None
+    assert description.checks.image_limits[4] == pytest.approx(0.01 * len(ids))
+    # a case without one is refused before any training
+    with pytest.raises(
+        ConfigurationError, match=f"no acquired grain for 1 of 10 cases, e.g. {ids[-1]}"
+    ):
+        run_to_end(
+            train_steps(
+                config,
+                train_set,
+                tmp_path / "b.pt",
+                valid_set,
+                acquired_grains={k: v for k, v in grains.items() if k != ids[-1]},
+            )
+        )
+    assert not (tmp_path / "b.pt").exists()
+
+
 def test_landmarks_come_from_training_split_only(data: Path, tmp_path: Path) -> None:
     train_set, valid_set = _sets(data)
     result = train(TrainConfig(**TINY, epochs=1), train_set, tmp_path / "m.pt", valid_set)
